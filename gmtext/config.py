@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+#: The run profiles, in the order of the columns of :data:`BUDGETS`.
 PROFILES: tuple[str, ...] = ("quick", "default", "full")
 
-# name -> (quick, default, full). Chapters add their rows here.
+#: Training budgets, one row ``name -> (quick, default, full)`` each. Chapters add their rows here.
 BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     # chapter 1: density estimation
     "density.gd_steps": (300, 2000, 4000),        # gradient-ascent steps for Gaussian / mixture MLE

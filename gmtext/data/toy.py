@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+#: The names :func:`load` accepts.
 NAMES: tuple[str, ...] = ("mixture1d", "grid25", "grid25_wide", "ring8", "checkerboard", "two_moons")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+#: The activation names :class:`MLP` accepts, and their modules.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh,
     "leaky_relu": nn.LeakyReLU, "elu": nn.ELU,

@@ -1,0 +1,50 @@
+# gmtext: build the book, run the tests, open the notebooks.
+#   make book        set up .venv if missing, execute every notebook, build the HTML book
+#   make test        set up .venv if missing, run the whole test suite (unit tests, doctests, notebooks)
+#   make lab         JupyterLab on the notebooks, with the venv's kernel
+#   make check-book  open every page of the built book in headless Chromium and check it
+#   make bench       run the benchmarks and print their table
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gmtext-installed
+PROFILE ?= default
+JOBS ?= 2
+
+.PHONY: setup book test lab check-book bench clean chromium
+
+setup: $(STAMP)
+
+# torch is pinned and installed first: the exact pin selects the CPU wheel, an open range would
+# pull several GB of CUDA packages.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
+	touch $(STAMP)
+
+book: setup
+	GMTEXT_PROFILE=$(PROFILE) $(VENV)/bin/jupyter-book build . --toc book/_toc.yml -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: setup
+	GMTEXT_PROFILE=$(PROFILE) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium (needs root)"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+check-book: setup chromium
+	$(PY) tests/browser/check_book.py _build/html
+
+bench: setup
+	$(PY) -m benchmarks --profile $(PROFILE)
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,43 @@
+"""Repository hygiene: notebooks without outputs, the conda file mirrors the pins, the toc is complete."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def pinned(lines):
+    return [line.strip() for line in lines if re.match(r"^[A-Za-z0-9_.\-]+==", line.strip())]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    dirty = [i for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
+             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+    assert "widgets" not in nb.get("metadata", {}), f"{path.name}: saved widget state in metadata"
+
+
+def test_environment_yml_mirrors_requirements():
+    reqs = pinned((ROOT / "requirements.txt").read_text().splitlines())
+    env = [line.strip().removeprefix("- ").strip()
+           for line in (ROOT / "environment.yml").read_text().splitlines()]
+    assert reqs and reqs[0].startswith("torch=="), "torch must be pinned first in requirements.txt"
+    assert pinned(env) == reqs
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "book" / "_toc.yml").read_text()
+    missing = [p.stem for p in NOTEBOOKS if f"notebooks/{p.stem}" not in toc]
+    assert not missing, f"notebooks missing from book/_toc.yml: {missing}"
+
+
+def test_package_declares_lower_bounds_only():
+    text = (ROOT / "pyproject.toml").read_text()
+    deps = text.split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert "==" not in deps, "exact pins belong in requirements.txt, not in the package"
