@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gmtext-installed
-PROFILE ?= default
+PROFILE ?= $(or $(GMTEXT_PROFILE),default)
 JOBS ?= 2
 
 .PHONY: setup book test lab check-book bench clean chromium
