@@ -48,6 +48,7 @@ mkdir -p "$DEST/mathjax/output/chtml/fonts" "$DEST/mathjax/input/tex" "$DEST/mat
 src=mathjax/es5
 cp mathjax/LICENSE "$DEST/mathjax/LICENSE"
 cp "$src/tex-chtml.js" "$DEST/mathjax/"
+cp "$src/input/mml.js" "$DEST/mathjax/input/"     # MathML input: needed by the a11y components
 cp -r "$src/output/chtml/fonts/woff-v2" "$DEST/mathjax/output/chtml/fonts/"
 cp -r "$src/input/tex/extensions" "$DEST/mathjax/input/tex/"
 cp -r "$src/a11y" "$DEST/mathjax/"
@@ -76,6 +77,9 @@ Created by \`scripts/vendor_static.sh\` from the npm registry; do not edit by ha
 | mathjax/ | mathjax | $MATHJAX_VERSION | Apache-2.0 (mathjax/LICENSE) |
 | widgets/ | @jupyter-widgets/html-manager | $HTML_MANAGER_VERSION | BSD-3-Clause (widgets/LICENSE; bundled code: widgets/embed.js.LICENSE.txt) |
 | widgets/*.woff2, *.woff | @fortawesome/fontawesome-free (bundled by html-manager) | $FONTAWESOME_VERSION | SIL OFL 1.1 (widgets/LICENSE.fontawesome.txt) |
+
+\`ipywidgets-mathjax3.js\` is the book's own (not vendored, not touched by the script): it lets the
+widget manager typeset LaTeX in widget labels with MathJax 3.
 EOF
 
 du -sh "$DEST/mathjax" "$DEST/widgets"
