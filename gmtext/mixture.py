@@ -2,13 +2,17 @@ r"""Gaussian mixture models: a learnable mixture for gradient MLE, and EM.
 
 A mixture of :math:`K` diagonal Gaussians (chapter 1, eq. (1.7))
 
-.. math:: q_\theta(x) = \sum_{k=1}^K \pi_k\, \mathcal N\big(x;\ \mu_k, \operatorname{diag}\sigma_k^2\big)
+.. math::
+
+    q_\theta(x) = \sum_{k=1}^K \pi_k\,
+                  \mathcal N\big(x;\ \mu_k, \operatorname{diag}\sigma_k^2\big)
 
 is fitted two ways in the book: by gradient ascent on the log-likelihood (:class:`MixtureModel`
-with :func:`gmtext.mle.fit_mle`), and by expectation-maximisation (:func:`fit_em`), which alternates
-the responsibilities (E-step, eq. (1.9)) with closed-form weighted MLEs (M-step, eq. (1.10)) and never
-decreases the log-likelihood (Dempster, Laird and Rubin 1977). Both evaluate densities with
-:func:`gmtext.data.toy.gaussian_mixture_log_prob`, the function the analytic toys use.
+with :func:`gmtext.mle.fit_mle`), and by expectation-maximisation (:func:`fit_em`), which
+alternates the responsibilities (E-step, eq. (1.9)) with closed-form weighted MLEs (M-step,
+eq. (1.10)) and never decreases the log-likelihood (Dempster, Laird and Rubin 1977). Densities
+are evaluated by :func:`gmtext.data.toy.gaussian_mixture_log_prob`, the function the analytic toys
+use; EM's E-step uses an equivalent matrix-product form for speed.
 
 Example:
     >>> import torch
@@ -30,7 +34,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from gmtext._validate import check_data, check_n, check_points
 from gmtext.data.toy import gaussian_mixture_log_prob
+from gmtext.kmeans import kmeans
 
 
 class MixtureModel(nn.Module):
@@ -50,7 +56,8 @@ class MixtureModel(nn.Module):
     Example:
         >>> q = MixtureModel(torch.tensor([[-1.0], [1.0]]), stds=0.5)
         >>> x = torch.linspace(-6, 6, 2001)[:, None]
-        >>> round(float(torch.trapezoid(q.log_prob(x).exp(), x[:, 0])), 4)
+        >>> density = q.log_prob(x).exp().detach()
+        >>> round(float(torch.trapezoid(density, x[:, 0])), 4)
         1.0
     """
 
@@ -76,11 +83,22 @@ class MixtureModel(nn.Module):
 
     @classmethod
     def init_from_data(cls, x: Tensor, k: int, generator: torch.Generator | None = None,
-                       min_std: float = 1e-3) -> MixtureModel:
-        """Means by k-means++ seeding (:func:`kmeans_plus_plus`), every std the data's std, equal weights."""
-        x = _check_data(x)
-        std = x.std(0).clamp_min(2 * min_std + 1e-6)                      # (D,)
-        return cls(kmeans_plus_plus(x, k, generator), std.expand(k, -1), None, min_std)
+                       min_std: float = 1e-3, kmeans_iters: int = 10,
+                       restarts: int = 1) -> MixtureModel:
+        """Start from a k-means clustering of ``x`` (:func:`gmtext.kmeans.kmeans`), as usual for EM.
+
+        Each component gets its cluster's mean, per-dimension std (at least ``2 * min_std``; the
+        data's std for clusters of fewer than two points) and fraction of the points. With
+        ``restarts > 1`` the best of that many k-means runs (smallest within-cluster sum of squares)
+        is used.
+        """
+        x = check_data(x)
+        centres, labels = kmeans(x, k, generator, kmeans_iters, restarts)
+        counts = torch.bincount(labels, minlength=k).to(x.dtype)                  # (K,)
+        sq = torch.zeros_like(centres).index_add_(0, labels, (x - centres[labels]).pow(2))
+        stds = (sq / counts.clamp_min(1)[:, None]).sqrt()                         # (K, D)
+        stds = torch.where(counts[:, None] > 1, stds, x.std(0).expand(k, -1))
+        return cls(centres, stds.clamp_min(2 * min_std + 1e-6), counts.clamp_min(0.5), min_std)
 
     @property
     def dim(self) -> int:
@@ -98,36 +116,16 @@ class MixtureModel(nn.Module):
 
     def log_prob(self, x: Tensor) -> Tensor:
         """``log q(x)`` for ``x`` of shape ``(N, D)``; returns ``(N,)``."""
-        x = _check_points(x, self.dim)
+        x = check_points(x, self.dim)
         return gaussian_mixture_log_prob(x, self.means, self.stds, self.log_weights)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples ``(n, D)``: pick a component k ~ pi, then x = mu_k + sigma_k * eps."""
-        _check_n(n)
+        check_n(n)
         k = torch.multinomial(self.log_weights.exp(), n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
         return self.means[k] + self.stds[k] * eps
-
-
-def kmeans_plus_plus(x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
-    r"""k-means++ seeding: ``k`` data points, each drawn with probability :math:`\propto D(x)^2`.
-
-    :math:`D(x)` is the distance to the nearest point already chosen, so seeds spread over the data
-    (Arthur and Vassilvitskii 2007). Returns ``(k, D)``.
-    """
-    x = _check_data(x)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= x.shape[0]:
-        raise ValueError(f"k must be an int in [1, N={x.shape[0]}], got {k!r}")
-    first = int(torch.randint(x.shape[0], (1,), generator=generator))
-    centres = [x[first]]
-    d2 = (x - x[first]).pow(2).sum(-1)                                    # (N,)
-    for _ in range(k - 1):
-        p = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full_like(d2, 1.0 / len(d2))
-        idx = int(torch.multinomial(p, 1, generator=generator))
-        centres.append(x[idx])
-        d2 = torch.minimum(d2, (x - x[idx]).pow(2).sum(-1))
-    return torch.stack(centres)
 
 
 @dataclass
@@ -149,18 +147,18 @@ class EMResult:
 
     def log_prob(self, x: Tensor) -> Tensor:
         """``log q(x)`` of the fitted mixture, ``(N,)``."""
-        x = _check_points(x, self.means.shape[1])
+        x = check_points(x, self.means.shape[1])
         return gaussian_mixture_log_prob(x, self.means.to(x.dtype), self.stds.to(x.dtype),
                                          self.weights.to(x.dtype).clamp_min(1e-300).log())
 
     def model(self, min_std: float = 0.0) -> MixtureModel:
-        """The fitted mixture as a :class:`MixtureModel` (for sampling, or further gradient steps)."""
+        """The fitted mixture as a :class:`MixtureModel` (to sample, or to train further)."""
         return MixtureModel(self.means, self.stds, self.weights, min_std=min_std)
 
 
 def fit_em(x: Tensor, k: int, iters: int, generator: torch.Generator | None = None, *,
            min_std: float = 1e-3, tol: float | None = None, record: bool = False,
-           init: MixtureModel | None = None) -> EMResult:
+           init: MixtureModel | None = None, restarts: int = 1) -> EMResult:
     r"""Expectation-maximisation for a mixture of ``k`` diagonal Gaussians (Dempster et al. 1977).
 
     E-step (chapter 1, eq. (1.9)), the posterior over the component of each point:
@@ -170,16 +168,21 @@ def fit_em(x: Tensor, k: int, iters: int, generator: torch.Generator | None = No
 
     M-step (eq. (1.10)), weighted maximum-likelihood estimates with :math:`N_k = \sum_n r_{nk}`:
 
-    .. math:: \pi_k = \frac{N_k}{N},\quad \mu_k = \frac{1}{N_k}\sum_n r_{nk} x_n,\quad
-              \sigma_{kd}^2 = \max\Big(\frac{1}{N_k}\sum_n r_{nk}(x_{nd}-\mu_{kd})^2,\ \sigma_{\min}^2\Big)
+    .. math::
+
+        \pi_k = \frac{N_k}{N},\quad \mu_k = \frac{1}{N_k}\sum_n r_{nk} x_n,\quad
+        \sigma_{kd}^2 = \max\Big(\frac{1}{N_k}\sum_n r_{nk}(x_{nd}-\mu_{kd})^2,\
+                                 \sigma_{\min}^2\Big)
 
     **Variance floor.** The likelihood of a mixture is unbounded: a component centred on one data
     point with :math:`\sigma \to 0` sends it to :math:`+\infty`. The floor ``min_std`` forbids this
-    collapse. Since the expected complete-data log-likelihood is unimodal in each :math:`\sigma^2_{kd}`,
-    clipping the unconstrained maximiser at the floor is the exact constrained maximiser, so EM with
-    the floor still never decreases the log-likelihood (eq. (1.8)).
+    collapse. Since the expected complete-data log-likelihood is unimodal in each
+    :math:`\sigma^2_{kd}`, clipping the unconstrained maximiser at the floor is the exact
+    constrained maximiser, so EM with the floor still never decreases the log-likelihood
+    (eq. (1.8)).
 
-    Computation is in float64 (the monotonicity holds to round-off); results come back in ``x``'s dtype.
+    Computation is in float64 (the monotonicity holds to round-off); results come back in ``x``'s
+    dtype.
 
     Args:
         x: data ``(N, D)``.
@@ -190,15 +193,26 @@ def fit_em(x: Tensor, k: int, iters: int, generator: torch.Generator | None = No
         tol: stop early when an iteration gains less than ``tol`` nats per point.
         record: keep the parameters after every iteration in ``history`` (for animations).
         init: start from this mixture instead of k-means++ seeding.
+        restarts: run EM from this many k-means++ seedings and keep the run with the highest final
+            log-likelihood. EM only finds a local maximum: on ``grid25`` a single run often puts two
+            components on one mode and none on another.
 
     Raises:
         ValueError: on a bad ``x``, ``k``, ``iters`` or ``min_std``.
     """
-    x = _check_data(x)
+    x = check_data(x)
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
         raise ValueError(f"iters must be a non-negative int, got {iters!r}")
     if not min_std > 0:
         raise ValueError(f"min_std must be > 0 (it prevents collapse), got {min_std}")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be a positive int, got {restarts!r}")
+    if restarts > 1:
+        if init is not None:
+            raise ValueError("restarts > 1 draws new k-means++ seeds; it cannot be used with init")
+        runs = [fit_em(x, k, iters, generator, min_std=min_std, tol=tol, record=record)
+                for _ in range(restarts)]
+        return max(runs, key=lambda run: run.log_likelihood[-1])
     if init is None:
         init = MixtureModel.init_from_data(x, k, generator, min_std=min_std)
     elif init.means.shape[1] != x.shape[1]:
@@ -206,13 +220,13 @@ def fit_em(x: Tensor, k: int, iters: int, generator: torch.Generator | None = No
     with torch.no_grad():
         xd = x.double()
         means, stds = init.means.double().clone(), init.stds.double().clone().clamp_min(min_std)
-        log_w = init.log_weights.double().clone()
+        log_w = init.log_weights.double()
+        log_w = log_w - torch.logsumexp(log_w, 0)    # renormalise: a float32 softmax is off by 1e-7
     lls: list[float] = []
     history: list[tuple[Tensor, Tensor, Tensor]] = []
     for it in range(iters + 1):
-        # E-step: log pi_k + log N(x_n; mu_k, sigma_k), one component at a time   (N, K)
-        log_joint = torch.stack([gaussian_mixture_log_prob(xd, m[None], s[None], lw[None])
-                                 for m, s, lw in zip(means, stds, log_w)], dim=1)
+        # E-step: log pi_k + log N(x_n; mu_k, sigma_k)                                 (N, K)
+        log_joint = _log_joint(xd, means, stds, log_w)
         log_q = torch.logsumexp(log_joint, dim=1)                                 # (N,)
         lls.append(float(log_q.mean()))
         if it == iters or (tol is not None and it > 0 and lls[-1] - lls[-2] < tol):
@@ -223,7 +237,8 @@ def fit_em(x: Tensor, k: int, iters: int, generator: torch.Generator | None = No
         safe = nk.clamp_min(1e-300)[:, None]
         new_means = resp.T @ xd / safe                                            # (K, D)
         means = torch.where(nk[:, None] > 0, new_means, means)
-        var = (resp.T @ xd.pow(2)) / safe - means.pow(2)                          # E_r[x^2] - mu^2
+        # sum_n r_nk (x_nd - mu_kd)^2 / N_k = E_r[x^2] - mu^2 for the weighted mean mu (float64)
+        var = (resp.T @ xd.pow(2)) / safe - new_means.pow(2)                      # (K, D)
         stds = var.clamp_min(min_std**2).sqrt()
         log_w = torch.log(nk / nk.sum())
         if record:
@@ -231,29 +246,17 @@ def fit_em(x: Tensor, k: int, iters: int, generator: torch.Generator | None = No
     return EMResult(means.to(x.dtype), stds.to(x.dtype), log_w.exp().to(x.dtype), lls, history)
 
 
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int (number of samples), got {n!r}")
+def _log_joint(x: Tensor, means: Tensor, stds: Tensor, log_w: Tensor) -> Tensor:
+    r"""``(N, K)`` matrix of :math:`\log\pi_k + \log\mathcal N(x_n; \mu_k, \sigma_k^2)`.
 
-
-def _check_data(x: Tensor) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape (N, D), got {type(x).__name__}")
-    if x.ndim != 2 or x.shape[0] < 1:
-        hint = " (use x.unsqueeze(-1) for 1-D data)" if x.ndim == 1 else ""
-        raise ValueError(f"x must have shape (N, D) with N >= 1, got {tuple(x.shape)}{hint}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be floating point, got {x.dtype} (convert with x.float())")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x contains NaN or infinite values")
-    return x
-
-
-def _check_points(x: Tensor, dim: int) -> Tensor:
-    x = _check_data(x)
-    if x.shape[1] != dim:
-        raise ValueError(f"the model has dimension {dim}, got points of shape {tuple(x.shape)}")
-    return x
-
-
-LOG_2PI = math.log(2 * math.pi)
+    The quadratic form is expanded, :math:`\sum_d (x_d-\mu_{kd})^2/\sigma_{kd}^2 =
+    x^2\cdot\sigma_k^{-2} - 2x\cdot\mu_k\sigma_k^{-2} + \mu_k^2\cdot\sigma_k^{-2}`, so that an EM
+    step costs three matrix products instead of an ``(N, K, D)`` tensor. Used in float64, where the
+    cancellation is harmless; :func:`gmtext.data.toy.gaussian_mixture_log_prob` is the reference
+    (their logsumexp over ``k`` agrees, a test).
+    """
+    precision = stds.pow(-2)                                                      # (K, D)
+    quad = x.pow(2) @ precision.T - 2 * x @ (means * precision).T \
+        + (means.pow(2) * precision).sum(1)                                       # (N, K)
+    log_norm = -0.5 * quad - stds.log().sum(1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
+    return log_norm + log_w

@@ -26,8 +26,9 @@ def test_density_integrates_to_one(name):
         grid = torch.linspace(-8, 8, 20001, dtype=torch.float64)[:, None]
         mass = torch.trapezoid(p.log_prob(grid).exp(), grid[:, 0])
     else:
-        # midpoint rule on a grid fine enough for std 0.05 (cell 0.01) and exact for the squares
-        h = 0.01
+        # The midpoint rule converges spectrally for smooth integrands: a cell of half the
+        # smallest std (0.05) is already exact to 1e-6, and it is exact for the squares.
+        h = 0.025
         axis = torch.arange(-6 + h / 2, 6, h, dtype=torch.float64)
         xx, yy = torch.meshgrid(axis, axis, indexing="ij")
         pts = torch.stack([xx.flatten(), yy.flatten()], 1)
