@@ -31,7 +31,7 @@ book: setup
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: setup
-	GMTEXT_PROFILE=$(PROFILE) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} GMTEXT_PROFILE=$(PROFILE) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -37,7 +37,7 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "density.em_restarts": (2, 3, 5),             # k-means restarts of EM and of mixture starts
     "density.anim_frames": (10, 30, 40),          # EM iterations shown in the chapter's animation
     "density.digits_em_iters": (50, 100, 200),    # EM iterations per mixture on the 64-D digits
-    "density.digits_k_max": (50, 50, 100),        # largest number of components tried on the digits
+    "density.digits_k_max": (100, 100, 150),      # largest number of components tried on the digits
     # shared digit classifier behind the Frechet distance (metrics)
     "classifier.epochs": (60, 60, 60),            # the same network in every profile: one cached file
 }

@@ -85,7 +85,7 @@ class MixtureModel(nn.Module):
     def init_from_data(cls, x: Tensor, k: int, generator: torch.Generator | None = None,
                        min_std: float = 1e-3, kmeans_iters: int = 10,
                        restarts: int = 1) -> MixtureModel:
-        """Start from a k-means clustering of ``x`` (:func:`gmtext.kmeans.kmeans`), as usual for EM.
+        """Start from a k-means clustering of ``x`` (``gmtext.kmeans.kmeans``), as usual for EM.
 
         Each component gets its cluster's mean, per-dimension std (at least ``2 * min_std``; the
         data's std for clusters of fewer than two points) and fraction of the points. With
