@@ -1,5 +1,7 @@
 """Small networks used across chapters: plain ``nn.Module``s that know nothing of the objective."""
 
+from gmtext.nn.coders import CategoricalDecoder, GaussianEncoder
 from gmtext.nn.mlp import MLP
+from gmtext.nn.pixel import LocalAutoregressiveDecoder
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "GaussianEncoder", "CategoricalDecoder", "LocalAutoregressiveDecoder"]
