@@ -27,17 +27,7 @@ from gmtext import config
 from gmtext.data import toy
 from gmtext.data.images import digits
 from gmtext.metrics import bits_per_dim, kl_mc, nll_nats
-from gmtext.mle import (
-    GaussianModel,
-    MixtureModel,
-    categorical_log_prob,
-    categorical_mle,
-    dequantize,
-    fit_em,
-    fit_mle,
-    gaussian_mle,
-    kde_log_prob,
-)
+from gmtext import mle
 
 TOYS: dict[str, int] = {"mixture1d": 3, "grid25_wide": 25, "ring8": 8, "checkerboard": 16,
                         "grid25": 25}
@@ -56,13 +46,13 @@ def _fit_toy_model(model: str, x: torch.Tensor, k: int, profile: str,
                    generator: torch.Generator):
     """Fit one model to toy samples; returns its log_prob (N, D) -> (N,)."""
     if model == "gaussian":
-        return GaussianModel.from_moments(*gaussian_mle(x)).log_prob
+        return mle.GaussianModel.from_moments(*mle.gaussian_mle(x)).log_prob
     if model == "gmm-em":
-        return fit_em(x, k, config.budget("density.em_iters", profile), generator,
+        return mle.fit_em(x, k, config.budget("density.em_iters", profile), generator,
                       restarts=config.budget("density.em_restarts", profile)).log_prob
-    q = MixtureModel.init_from_data(x, k, generator,
+    q = mle.MixtureModel.init_from_data(x, k, generator,
                                     restarts=config.budget("density.em_restarts", profile))
-    fit_mle(q, x, config.budget("density.gd_steps", profile), lr=0.05, progress=False)
+    mle.fit_mle(q, x, config.budget("density.gd_steps", profile), lr=0.05, progress=False)
     return q.log_prob
 
 
@@ -93,32 +83,32 @@ def digit_rows(profile: str) -> list[dict]:
     """Test NLL of the classical models on the 8x8 digits, nats/image and bits/dim."""
     generator = config.seed_everything(0)
     train, val, test = digits("train"), digits("val"), digits("test")
-    y_train, y_val, y_test = (dequantize(x, generator) for x in (train, val, test))
+    y_train, y_val, y_test = (mle.dequantize(x, generator) for x in (train, val, test))
     results: list[tuple[str, str, float, float]] = []
 
     start = time.perf_counter()
-    table = categorical_mle(train, levels=17, pseudocount=1.0)
-    nll = nll_nats(categorical_log_prob(test, table))
+    table = mle.categorical_mle(train, levels=17, pseudocount=1.0)
+    nll = nll_nats(mle.categorical_log_prob(test, table))
     results.append(("per-pixel categorical", "exact", nll, time.perf_counter() - start))
 
     start = time.perf_counter()
     with torch.no_grad():
-        nll = nll_nats(GaussianModel.from_moments(*gaussian_mle(y_train)).log_prob(y_test))
+        nll = nll_nats(mle.GaussianModel.from_moments(*mle.gaussian_mle(y_train)).log_prob(y_test))
     results.append(("gaussian (full covariance)", "dequantized upper bound", nll,
                     time.perf_counter() - start))
 
     start = time.perf_counter()
     iters, k_max = (config.budget(key, profile)
                     for key in ("density.digits_em_iters", "density.digits_k_max"))
-    fits = [fit_em(y_train, k, iters, generator) for k in DIGIT_COMPONENTS if k <= k_max]
+    fits = [mle.fit_em(y_train, k, iters, generator) for k in DIGIT_COMPONENTS if k <= k_max]
     best = min(fits, key=lambda em: nll_nats(em.log_prob(y_val)))
     results.append((f"gmm-em (diagonal, K={len(best.weights)})", "dequantized upper bound",
                     nll_nats(best.log_prob(y_test)), time.perf_counter() - start))
 
     start = time.perf_counter()
-    h = min(DIGIT_BANDWIDTHS.tolist(), key=lambda h: nll_nats(kde_log_prob(y_val, y_train, h)))
+    h = min(DIGIT_BANDWIDTHS.tolist(), key=lambda h: nll_nats(mle.kde_log_prob(y_val, y_train, h)))
     results.append((f"kde (h={h:.2f})", "dequantized upper bound",
-                    nll_nats(kde_log_prob(y_test, y_train, h)), time.perf_counter() - start))
+                    nll_nats(mle.kde_log_prob(y_test, y_train, h)), time.perf_counter() - start))
 
     rows = []
     for model, kind, nll, wall in results:
