@@ -34,7 +34,7 @@ test: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} GMTEXT_PROFILE=$(PROFILE) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 chromium:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium (needs root)"; \
