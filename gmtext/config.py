@@ -38,6 +38,27 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "density.anim_frames": (10, 30, 40),          # EM iterations shown in the chapter's animation
     "density.digits_em_iters": (50, 100, 200),    # EM iterations per mixture on the 64-D digits
     "density.digits_k_max": (100, 100, 150),      # largest number of components tried on the digits
+    # chapter 2: variational autoencoders (early stopping on val ends training before the cap)
+    "vae.steps": (200, 20000, 40000),             # step cap of the chapter's digit VAEs
+    "vae.beta_steps": (100, 1500, 20000),         # step cap of each beta-VAE (rate-distortion)
+    "vae.map_steps": (150, 1500, 20000),          # step cap of the VAE with a 2-D latent
+    "vae.patience": (3, 20, 30),                  # val checks (every 50 steps) without gain
+    "vae.iwae_k": (100, 1000, 5000),              # importance samples of the test IWAE bound
+    "vae.samples": (200, 1000, 2000),             # generated digits for the Frechet distance
+    "vae.grad_samples": (1000, 20000, 100000),    # single-sample gradient estimates per estimator
+    "vae.anim_frames": (6, 24, 40),               # frames of the interpolation animation
+    # chapter 4: normalizing flows (steps are caps; the *_seconds rows bound wall time on 2 cores)
+    "flows.toy_steps": (150, 3000, 20000),        # Adam steps of each 2-D flow
+    "flows.toy_seconds": (2, 15, 120),            # wall-time cap of each 2-D flow fit
+    "flows.n_train": (5000, 50000, 200000),       # training samples drawn from a toy
+    "flows.n_test": (10000, 20000, 100000),       # fresh samples of each KL estimate (DATA.md: >= 1e4)
+    "flows.digits_steps": (200, 20000, 50000),    # step cap of the digit flows (early stopping ends them)
+    "flows.digits_seconds": (6, 55, 300),         # wall-time cap of the regularised digit flow
+    "flows.overfit_seconds": (3, 10, 60),         # wall-time cap of the unregularised digit flow
+    "flows.anim_points": (500, 2000, 4000),       # base samples in the layer-by-layer animations
+    "flows.anim_steps": (1, 3, 4),                # interpolated frames between two layers
+    "flows.bench_toy_steps": (300, 20000, 50000), # Adam steps of each 2-D flow in benchmarks/flows.py
+    "flows.bench_toy_seconds": (5, 60, 300),      # wall-time cap of each benchmark 2-D flow fit
     # shared digit classifier behind the Frechet distance (metrics)
     "classifier.epochs": (60, 60, 60),            # the same network in every profile: one cached file
 }
