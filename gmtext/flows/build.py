@@ -67,7 +67,7 @@ def realnvp(dim: int, n_layers: int = 8, hidden: int = 64, depth: int = 2, dropo
         dim: data dimension ``D >= 2``.
         n_layers: number of couplings.
         hidden, depth, dropout: each conditioner MLP's width, hidden layers and dropout.
-        mixing: one of :data:`MIXINGS`.
+        mixing: one of :data:`~gmtext.flows.build.MIXINGS`.
         actnorm: add an :class:`~gmtext.flows.layers.ActNorm` after each coupling.
         scale_bound: soft bound on each log-scale (eq. (4.12)).
         data_scale: if given, end with :class:`~gmtext.flows.layers.Logit` onto
@@ -95,7 +95,7 @@ def spline_flow(dim: int, n_layers: int = 6, bins: int = 8, bound: float = 5.0, 
         n_layers: number of couplings.
         bins, bound: spline bins ``K`` and interval :math:`[-B, B]` (eq. (4.14)).
         hidden, depth, dropout: the conditioner MLPs.
-        mixing: one of :data:`MIXINGS`.
+        mixing: one of :data:`~gmtext.flows.build.MIXINGS`.
         actnorm: add an ActNorm after each coupling.
         data_scale: if given, end with a Logit onto :math:`(0, c)^D`.
         generator: randomness of the rotations / permutations.
