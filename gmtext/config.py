@@ -59,6 +59,10 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "flows.anim_steps": (1, 3, 4),                # interpolated frames between two layers
     "flows.bench_toy_steps": (300, 20000, 50000), # Adam steps of each 2-D flow in benchmarks/flows.py
     "flows.bench_toy_seconds": (5, 60, 300),      # wall-time cap of each benchmark 2-D flow fit
+    # chapter 3: generative adversarial networks
+    # chapter 5: score matching
+    # chapter 6: diffusion models
+    # chapter 6, flow matching and discrete likelihood section
     # shared digit classifier behind the Frechet distance (metrics)
     "classifier.epochs": (60, 60, 60),            # the same network in every profile: one cached file
 }
