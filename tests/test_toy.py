@@ -90,3 +90,24 @@ def test_bad_input_is_rejected_with_a_clear_message():
         toy.load("two_moons").log_prob(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="positive"):
         toy.GaussianMixture([[0.0]], [-1.0])
+
+
+def test_mixture_score_matches_autograd_of_log_prob():
+    p = toy.load("ring8")
+    x = p.sample(50, generator=torch.Generator().manual_seed(0)).double().requires_grad_(True)
+    (grad,) = torch.autograd.grad(p.log_prob(x).sum(), x)
+    torch.testing.assert_close(p.score(x.detach()), grad)
+
+
+def test_noised_mixture_matches_monte_carlo():
+    p = toy.load("grid25_wide")
+    g = torch.Generator().manual_seed(1)
+    x = p.sample(200_000, generator=g).double()
+    y = 0.6 * x + 0.8 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    q = p.noised(sigma=0.8, alpha=0.6)
+    own = q.sample(200_000, generator=g).double()
+    # the same law: equal mean log-density under q and equal variances, up to MC error
+    assert abs(float(q.log_prob(y).mean() - q.log_prob(own).mean())) < 0.02
+    torch.testing.assert_close(y.var(0), own.var(0), atol=0.05, rtol=0)
+    with pytest.raises(ValueError, match="sigma"):
+        p.noised(sigma=-1.0)

@@ -123,6 +123,44 @@ class GaussianMixture(ToyDistribution):
         return gaussian_mixture_log_prob(x, self.means.to(**p), self.stds.to(**p),
                                          self.weights.log().to(**p))
 
+    def score(self, x: Tensor) -> Tensor:
+        r"""The exact score :math:`\nabla_x \log p(x)`, shape ``(N, D)``.
+
+        .. math:: \nabla_x \log p(x) = \sum_k r_k(x)\,\frac{\mu_k - x}{\sigma_k^2},\qquad
+                  r_k(x) = \frac{\pi_k \mathcal N(x; \mu_k, \sigma_k^2)}{\sum_j \pi_j \mathcal N(x; \mu_j, \sigma_j^2)}
+
+        the responsibility-weighted pull towards each mean. Used as the ground truth of score
+        matching (chapter 5) and of diffusion denoisers (chapter 6).
+        """
+        x = _check_points(x, self.dim, self.name)
+        p = dict(dtype=x.dtype, device=x.device)
+        means, stds = self.means.to(**p), self.stds.to(**p)
+        z = (x[:, None, :] - means[None]) / stds[None]                       # (N, K, D)
+        log_comp = (-0.5 * z.pow(2) - torch.log(stds)[None]).sum(-1) + self.weights.log().to(**p)
+        resp = torch.softmax(log_comp, dim=1)                                # (N, K)
+        return (resp[:, :, None] * (-z / stds[None])).sum(1)                 # (N, D)
+
+    def noised(self, sigma: float, alpha: float = 1.0) -> GaussianMixture:
+        r"""The law of :math:`\alpha X + \sigma\varepsilon` with :math:`X \sim p`, :math:`\varepsilon \sim \mathcal N(0, I)`.
+
+        A Gaussian mixture again: means :math:`\alpha\mu_k`, variances
+        :math:`\alpha^2\sigma_k^2 + \sigma^2`, the same weights. This is the marginal of a
+        diffusion's forward process (chapter 6) and the noised density whose score denoising
+        score matching learns (chapter 5).
+
+        Example:
+            >>> p = GaussianMixture([[0.0], [2.0]], 0.5)
+            >>> q = p.noised(sigma=1.0, alpha=0.5)
+            >>> q.means.flatten().tolist(), round(float(q.stds[0, 0]) ** 2, 4)
+            ([0.0, 1.0], 1.0625)
+        """
+        if not (math.isfinite(sigma) and math.isfinite(alpha)) or sigma < 0 or alpha <= 0:
+            raise ValueError(f"need sigma >= 0 and alpha > 0 (finite), got sigma={sigma}, alpha={alpha}")
+        if sigma == 0 and alpha == 1:
+            return self
+        stds = torch.sqrt(alpha**2 * self.stds.pow(2) + sigma**2)
+        return GaussianMixture(alpha * self.means, stds, self.weights, name=f"{self.name}+noise")
+
 
 class Checkerboard(ToyDistribution):
     """Uniform density on the 8 dark squares (side 2) of a 4x4 board covering [-4, 4]^2.
