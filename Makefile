@@ -26,7 +26,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
+# The notebooks are executed first, two at a time (jupyter-cache's parallel executor, one process
+# per core), into an emptied cache; the build then takes their outputs from the cache. A notebook
+# that failed there is not cached, so the build executes it again and stops on its error.
+CACHE := _build/.jupyter_cache
 book: setup
+	rm -rf $(CACHE) && mkdir -p _build
+	yes | JUPYTERCACHE=$(CACHE) $(VENV)/bin/jcache notebook add notebooks/*.ipynb >/dev/null
+	GMTEXT_PROFILE=$(PROFILE) JUPYTERCACHE=$(CACHE) $(VENV)/bin/jcache project execute \
+	  --executor local-parallel --timeout 600
 	GMTEXT_PROFILE=$(PROFILE) $(VENV)/bin/jupyter-book build . --toc book/_toc.yml -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
