@@ -60,9 +60,61 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "flows.bench_toy_steps": (300, 20000, 50000), # Adam steps of each 2-D flow in benchmarks/flows.py
     "flows.bench_toy_seconds": (5, 60, 300),      # wall-time cap of each benchmark 2-D flow fit
     # chapter 3: generative adversarial networks
+    "gan.dstar_steps": (600, 1500, 3000),         # Adam steps of the 1-D discriminator (vs D*)
+    "gan.grid_steps": (400, 10000, 10000),        # generator steps of each grid25 GAN (more != better)
+    "gan.grid_seconds": (30, 300, 1200),          # safety cap of each grid25 GAN (the steps decide)
+    "gan.grid_min_modes": (0, 20, 20),            # modes of 25 the fix must cover (quick: untrained)
+    "gan.anim_frames": (4, 25, 40),               # snapshots in the grid25 training animation
+    "gan.bench_seeds": (1, 3, 3),                 # seeds of the grid25 benchmark
+    "gan.digits_steps": (100, 2000, 6000),        # generator steps of the DCGAN and conditional GAN
+    "gan.cycle_steps": (60, 600, 3000),           # steps of the CycleGAN
+    "gan.samples": (200, 1000, 2000),             # generated digits for the Frechet distance
     # chapter 5: score matching
+    "score.n_train": (5000, 20000, 100000),       # training samples drawn from a 2-D toy
+    "score.n_eval": (50000, 50000, 200000),       # samples of each Monte Carlo identity check
+    "score.particles": (500, 2500, 10000),        # Langevin particles on a 2-D toy (2,500: DATA.md)
+    "score.langevin_steps": (100, 500, 2000),     # Langevin steps with the exact ring8 score
+    "score.toy_steps": (150, 600, 5000),          # Adam steps of the implicit / sliced 2-D score models
+    "score.dsm_steps": (600, 2000, 5000),         # Adam steps of the single-level 2-D DSM model
+    "score.ncsn_steps": (300, 3000, 10000),       # Adam steps of each 2-D noise-conditional model
+    "score.toy_seconds": (4, 25, 120),            # wall-time cap of each 2-D fit
+    "score.steps_per_level": (10, 50, 100),       # annealed Langevin steps per noise level, toys
+    "score.digits_steps": (100, 1500, 8000),      # Adam steps of the digit score network
+    "score.digits_seconds": (8, 100, 600),        # wall-time cap of the digit score network
+    "score.digits_samples": (100, 500, 2000),     # generated digits for the Frechet distance
+    "score.digits_steps_per_level": (5, 20, 40),  # annealed Langevin steps per level, digits
     # chapter 6: diffusion models
+    "diffusion.toy_steps": (300, 4000, 20000),        # Adam steps of each 2-D epsilon-network
+    "diffusion.toy_seconds": (4, 25, 300),            # wall-time cap of each 2-D fit
+    "diffusion.digits_steps": (200, 3000, 20000),     # Adam steps of the digit epsilon-network
+    "diffusion.digits_seconds": (5, 40, 600),         # wall-time cap of the digit fit
+    "diffusion.n_test": (2000, 10000, 20000),         # fresh samples of each PF-ODE KL (DATA.md: >= 1e4)
+    "diffusion.ode_steps": (20, 25, 100),             # RK4 steps of the PF-ODE likelihood
+    "diffusion.n_samples": (200, 1000, 2000),         # generated digits per Frechet distance
+    "diffusion.ref_steps": (100, 250, 1000),          # DDPM steps of the notebook reference (benchmark: 1000)
+    "diffusion.anim_frames": (6, 30, 50),             # frames of the reverse-process animations
+    "diffusion.bench_toy_steps": (300, 20000, 50000), # Adam steps of each benchmark 2-D fit
+    "diffusion.bench_toy_seconds": (5, 120, 600),     # wall-time cap of each benchmark 2-D fit
+    "diffusion.bench_digits_steps": (200, 10000, 40000),  # Adam steps of the benchmark digit fit
+    "diffusion.bench_digits_seconds": (5, 120, 900),  # wall-time cap of the benchmark digit fit
     # chapter 6, flow matching and discrete likelihood section
+    "fm.toy_steps": (300, 1500, 10000),           # Adam steps of each 2-D velocity / epsilon network
+    "fm.toy_seconds": (4, 60, 300),               # safety wall-time cap of each 2-D fit
+    "fm.n_samples": (500, 2000, 5000),            # samples per sampler and NFE on the toy (MMD)
+    "fm.n_test": (1000, 4000, 20000),             # fresh points of the ODE-likelihood KL
+    "fm.ode_steps": (20, 50, 100),                # RK4 steps of the ODE likelihood
+    "fm.bench_n_test": (1000, 10000, 20000),      # benchmark KL test points (DATA.md: >= 1e4)
+    "fm.digits_steps": (150, 1500, 20000),        # Adam steps of the digit velocity / epsilon nets
+    "fm.digits_seconds": (4, 60, 300),            # safety wall-time cap of each digit fit
+    "fm.digit_samples": (300, 1000, 2000),        # generated digits per sampler and NFE (Frechet)
+    "vdm.steps": (60, 1000, 5000),                # step cap of the discrete-aware VDM (early stopping)
+    "vdm.seconds": (6, 120, 600),                 # safety wall-time cap of the discrete-aware VDM
+    "vdm.eps_steps": (40, 500, 5000),             # step cap of the plain epsilon VDM
+    "vdm.eps_seconds": (3, 60, 300),              # safety wall-time cap of the plain epsilon VDM
+    "vdm.patience": (2, 3, 6),                    # val checks (every 100 steps) without gain
+    "vdm.repeats": (2, 8, 32),                    # Monte Carlo repeats of the test bound per image
+    "vdm.bench_seconds": (10, 600, 1200),         # safety wall-time cap of each benchmark VDM fit
+    "vdm.bench_seeds": (1, 3, 5),                 # seeds of the benchmark VDM fits
     # shared digit classifier behind the Frechet distance (metrics)
     "classifier.epochs": (60, 60, 60),            # the same network in every profile: one cached file
 }

@@ -41,3 +41,16 @@ def test_package_declares_lower_bounds_only():
     text = (ROOT / "pyproject.toml").read_text()
     deps = text.split("dependencies = [", 1)[1].split("]", 1)[0]
     assert "==" not in deps, "exact pins belong in requirements.txt, not in the package"
+
+
+def test_every_module_is_on_an_api_page():
+    import pkgutil
+
+    import gmtext
+
+    pages = "\n".join(p.read_text() for p in (ROOT / "book").glob("api*/**/*.md")) + (
+        ROOT / "book" / "api.md").read_text()
+    modules = [m.name for m in pkgutil.walk_packages(gmtext.__path__, "gmtext.")
+               if not m.name.rsplit(".", 1)[-1].startswith("_")]
+    missing = [m for m in modules if f".. automodule:: {m}\n" not in pages]
+    assert not missing, f"modules without an API section (book/api/*.md): {missing}"

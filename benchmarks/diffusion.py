@@ -1,0 +1,123 @@
+"""Chapter 6: diffusion models, measured against the truth on the toys and on the digits.
+
+Toys (VP diffusion, MLP epsilon-network, fresh samples paired with the exact density): ``kl`` =
+KL(p || q) in nats with its standard error (``se``) on ``diffusion.n_test`` samples, where q is
+the density of the probability-flow ODE (exact trace, RK4); the same for the exact denoiser of
+the mixture (``oracle``: must be ~0); ``kl_elbo`` = mean(-ELBO - (-log p)), the same model's
+discrete-time DDPM bound (T = 1000) on the same kind of samples, an upper bound on its KL.
+
+Digits (signed scale y = 2(x + u)/17 - 1, MLP epsilon-network): Frechet distance in the digit
+classifier's features (``fd``), ``precision`` and ``recall`` against the test split, for DDPM
+(ancestral), DDIM (eta = 0) and the probability-flow ODE sampler (2nd-order Adams-Bashforth)
+at several NFE; ``sample_ms`` per image; ``test_nll``: the ODE log-likelihood (Hutchinson trace)
+of uniformly dequantized test digits on the 0..16 scale (DATA.md), an upper bound on the
+discrete NLL.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from gmtext import config
+from gmtext.data import toy
+from gmtext.data.images import digits
+from gmtext.diffusion import (DDIMSampler, DDPMSampler, DiscreteSchedule, ProbabilityFlowSampler,
+                              VPSchedule, elbo_terms, mixture_model, ode_log_likelihood, sample)
+from gmtext.diffusion.training import (SIGNED_LOG_JACOBIAN, digits_to_signed, signed_to_digits,
+                                       train_diffusion)
+from gmtext.metrics import (bits_per_dim, digit_features, digits_frechet_distance, kl_mc,
+                            precision_recall)
+from gmtext.nn import ConditionalMLP
+from gmtext.nn.unet import FlatImageModel
+
+#: (toy, training-time power; see gmtext.diffusion.process.sample_times)
+TOYS = (("ring8", 1.0), ("grid25_wide", 1.0))
+
+
+def _row(profile: str, model: str, dataset: str, metric: str, value: float, unit: str,
+         wall_s: float, **extra: object) -> dict:
+    return {"benchmark": "diffusion", "model": model, "dataset": dataset, "metric": metric,
+            "value": round(float(value), 5), "unit": unit, "wall_s": round(wall_s, 2),
+            "profile": profile, "device": "cpu", **extra}
+
+
+def toy_model(name: str, power: float, steps: int, seconds: float, generator: torch.Generator):
+    """The chapter's toy denoiser: an MLP epsilon-network trained on fresh samples of ``name``."""
+    p = toy.load(name)
+    net = ConditionalMLP(2, 2, hidden=128, layers=3)
+    ema, hist = train_diffusion(net, VPSchedule(), p.sample, steps, generator, batch_size=512,
+                                lr=2e-3, power=power, max_seconds=seconds, progress=False)
+    return p, ema, hist
+
+
+def _toys(profile: str) -> list[dict]:
+    rows, vp = [], VPSchedule()
+    n_test, ode_steps = config.budget("diffusion.n_test", profile), config.budget("diffusion.ode_steps", profile)
+    for name, power in TOYS:
+        gen = config.seed_everything(0)
+        p, ema, hist = toy_model(name, power, config.budget("diffusion.bench_toy_steps", profile),
+                                 config.budget("diffusion.bench_toy_seconds", profile), gen)
+        for model, net in (("mlp-eps", ema), ("oracle", mixture_model(p, vp))):
+            start = time.perf_counter()
+            kl, se = kl_mc(p, lambda x: ode_log_likelihood(net, vp, x, ode_steps), n_test,
+                           torch.Generator().manual_seed(1))
+            rows.append(_row(profile, model, name, "kl", kl, "nats", time.perf_counter() - start,
+                             se=round(se, 5), steps=len(hist.loss), ode_steps=ode_steps))
+        start = time.perf_counter()
+        x = p.sample(2000, torch.Generator().manual_seed(2))
+        disc = DiscreteSchedule.from_continuous(vp, 1000)
+        gap = elbo_terms(ema, disc, x)["total"] + p.log_prob(x)
+        rows.append(_row(profile, "mlp-eps", name, "kl_elbo", gap.mean(), "nats",
+                         time.perf_counter() - start, se=round(float(gap.std() / 2000**0.5), 5)))
+        rows.append(_row(profile, "mlp-eps", name, "train_s", hist.wall_s, "s", hist.wall_s))
+    return rows
+
+
+def digits_model(steps: int, seconds: float, generator: torch.Generator):
+    """The chapter's digit denoiser: an MLP epsilon-network on the 64 signed pixels."""
+    net = FlatImageModel(ConditionalMLP(64, 64, hidden=512, layers=3), (1, 8, 8))
+    return train_diffusion(net, VPSchedule(), digits("train"), steps, generator, batch_size=128,
+                           lr=2e-3, transform=digits_to_signed, max_seconds=seconds, progress=False)
+
+
+def _digits(profile: str) -> list[dict]:
+    gen = config.seed_everything(0)
+    vp = VPSchedule()
+    disc = DiscreteSchedule.from_continuous(vp, 1000)
+    ema, hist = digits_model(config.budget("diffusion.bench_digits_steps", profile),
+                             config.budget("diffusion.bench_digits_seconds", profile), gen)
+    rows = [_row(profile, "mlp-eps", "digits", "train_s", hist.wall_s, "s", hist.wall_s)]
+    n = config.budget("diffusion.n_samples", profile)
+    real = digit_features(digits("test"))
+    samplers = {"ddpm": DDPMSampler(disc, clip_sample=1.0), "ddim": DDIMSampler(disc, clip_sample=1.0),
+                "ode": ProbabilityFlowSampler(vp)}
+    for name, sampler in samplers.items():
+        for nfe in (10, 25, 50, 100, 1000):
+            start = time.perf_counter()
+            x = signed_to_digits(sample(ema, sampler, (n, 1, 8, 8), nfe, torch.Generator().manual_seed(3)))
+            ms = 1e3 * (time.perf_counter() - start) / n
+            pr = precision_recall(real, digit_features(x))
+            for metric, value in (("fd", digits_frechet_distance(x)), ("precision", pr["precision"]),
+                                  ("recall", pr["recall"]), ("sample_ms", ms)):
+                rows.append(_row(profile, f"mlp-eps/{name}/{nfe}nfe", "digits", metric, value,
+                                 "ms/image" if metric == "sample_ms" else "", ms * n / 1e3, nfe=nfe))
+    start = time.perf_counter()
+    x_test = digits("test")
+    nll = torch.stack([-ode_log_likelihood(ema, vp, digits_to_signed(x_test, torch.Generator().manual_seed(s)),
+                                           config.budget("diffusion.ode_steps", profile),
+                                           generator=torch.Generator().manual_seed(10 + s))
+                       for s in range(2)]).mean() + SIGNED_LOG_JACOBIAN
+    wall = time.perf_counter() - start
+    rows.append(_row(profile, "mlp-eps/ode", "digits", "test_nll", nll, "nats/image", wall,
+                     kind="dequantized upper bound (Hutchinson trace)"))
+    rows.append(_row(profile, "mlp-eps/ode", "digits", "test_nll", bits_per_dim(float(nll), 64),
+                     "bits/dim", wall, kind="dequantized upper bound (Hutchinson trace)"))
+    return rows
+
+
+def run(profile: str) -> list[dict]:
+    """All rows of the diffusion benchmark for ``profile`` (quick | default | full)."""
+    torch.set_num_threads(1)                     # one thread: faster on a shared machine
+    return _toys(profile) + _digits(profile)

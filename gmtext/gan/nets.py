@@ -1,0 +1,142 @@
+r"""Networks of chapter 3: MLPs for 2-D toys (with PacGAN packing), DCGAN-style nets for 8x8 digits.
+
+- :class:`Packed`: a PacGAN discriminator (Lin et al. 2018, arXiv:1712.04086) judges ``m``
+  samples at once, concatenated; a collapsed generator's packs are visibly too alike.
+- :func:`toy_generator`, :func:`toy_discriminator`: MLPs for 2-D data.
+- :class:`DigitGenerator`, :class:`DigitDiscriminator`: DCGAN-style (Radford et al. 2016,
+  arXiv:1511.06434) transposed / strided convolutions, batch norm in the generator, LeakyReLU
+  in the discriminator, tanh output on [-1, 1]; optionally class-conditional with a learned label
+  embedding (Mirza and Osindero 2014, arXiv:1411.1784).
+
+Example:
+    >>> import torch
+    >>> g = DigitGenerator(latent_dim=16, n_classes=10)
+    >>> x = g(torch.randn(4, 16), torch.tensor([0, 1, 2, 3]))
+    >>> x.shape, DigitDiscriminator(n_classes=10)(x, torch.tensor([0, 1, 2, 3])).shape
+    (torch.Size([4, 1, 8, 8]), torch.Size([4]))
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gmtext.nn import MLP
+
+__all__ = ["Packed", "toy_generator", "toy_discriminator", "DigitGenerator", "DigitDiscriminator",
+           "to_gan_scale", "from_gan_scale"]
+
+
+class Packed(nn.Module):
+    r"""PacGAN: the wrapped discriminator sees ``m`` samples at once, :math:`D(x_1, \dots, x_m)`.
+
+    A batch ``(B, d)`` becomes ``(B / m, m d)``; packs are formed from consecutive samples, which
+    are independent draws. Real packs hold only real samples and fake packs only fakes (Lin et al.
+    2018, section 3). ``B`` must be divisible by ``m``.
+    """
+
+    def __init__(self, net: nn.Module, m: int) -> None:
+        super().__init__()
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"pack size m must be a positive int, got {m!r}")
+        self.net, self.m = net, m
+
+    def forward(self, x: Tensor) -> Tensor:
+        if len(x) % self.m:
+            raise ValueError(f"batch size {len(x)} is not divisible by the pack size {self.m}")
+        return self.net(x.reshape(len(x) // self.m, -1))      # (B/m, m*d) -> (B/m, 1)
+
+
+def toy_generator(latent_dim: int = 2, hidden: int = 128, layers: int = 3,
+                  activation: str = "relu") -> MLP:
+    """An MLP generator ``z -> x`` in 2-D."""
+    return MLP(latent_dim, 2, hidden, layers, activation=activation)
+
+
+def toy_discriminator(hidden: int = 128, layers: int = 3, pack: int = 1,
+                      activation: str = "leaky_relu") -> nn.Module:
+    """An MLP discriminator for 2-D samples, packed (PacGAN-``pack``) when ``pack > 1``."""
+    net = MLP(2 * pack, 1, hidden, layers, activation=activation)
+    return Packed(net, pack) if pack > 1 else net
+
+
+def to_gan_scale(x: Tensor) -> Tensor:
+    r"""Digits on 0..16 to the generator's range: :math:`y = x / 8 - 1 \in [-1, 1]`."""
+    return x.float() / 8.0 - 1.0
+
+
+def from_gan_scale(y: Tensor) -> Tensor:
+    r"""The inverse of :func:`to_gan_scale`, clamped to [0, 16]: :math:`x = 8 (y + 1)`."""
+    return (8.0 * (y + 1.0)).clamp(0.0, 16.0)
+
+
+def _check_labels(labels: Tensor | None, n_classes: int, batch: int) -> None:
+    if (labels is None) != (n_classes == 0):
+        raise ValueError("labels must be given exactly when the network is class-conditional "
+                         f"(n_classes={n_classes}, labels "
+                         f"{'missing' if labels is None else 'given'})")
+    if labels is not None and (labels.shape != (batch,) or labels.dtype != torch.long):
+        raise ValueError(f"labels must be a (N,) int64 tensor with N = {batch}, got "
+                         f"{tuple(labels.shape)} {labels.dtype}")
+
+
+class DigitGenerator(nn.Module):
+    """DCGAN-style generator ``z (, label) -> (N, 1, 8, 8)`` on [-1, 1].
+
+    Linear to a ``(2c, 2, 2)`` map, two transposed convolutions to 4x4 and 8x8 (batch norm, ReLU),
+    a 3x3 convolution and tanh. A class label adds a learned embedding to :math:`z`.
+    """
+
+    def __init__(self, latent_dim: int = 32, channels: int = 64, n_classes: int = 0) -> None:
+        super().__init__()
+        c = channels
+        self.latent_dim, self.n_classes, self.channels = latent_dim, n_classes, c
+        self.embed = nn.Embedding(n_classes, latent_dim) if n_classes else None
+        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * c * 4), nn.BatchNorm1d(2 * c * 4),
+                                     nn.ReLU())
+        self.body = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1),                  # 4x4
+            nn.BatchNorm2d(c), nn.ReLU(),
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),                      # 8x8
+            nn.BatchNorm2d(c), nn.ReLU(),
+            nn.Conv2d(c, 1, 3, padding=1), nn.Tanh())
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        _check_labels(labels, self.n_classes, len(z))
+        if self.embed is not None:
+            z = z + self.embed(labels)
+        h = self.project(z).reshape(len(z), 2 * self.channels, 2, 2)          # (N, 2c, 2, 2)
+        return self.body(h)                                                    # (N, 1, 8, 8)
+
+
+class DigitDiscriminator(nn.Module):
+    """DCGAN-style discriminator ``(N, 1, 8, 8) (, label) -> (N,)`` logits.
+
+    Two strided convolutions (8x8 -> 4x4 -> 2x2, LeakyReLU 0.2), then a linear logit. A class
+    label enters by projection (Miyato and Koyama 2018, arXiv:1802.05637): the logit gains
+    :math:`\\langle e_y, h(x) \\rangle`, with :math:`e_y` a learned embedding.
+    """
+
+    def __init__(self, channels: int = 64, n_classes: int = 0) -> None:
+        super().__init__()
+        c = channels
+        self.n_classes = n_classes
+        self.body = nn.Sequential(
+            nn.Conv2d(1, c, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),   # 4x4
+            nn.Conv2d(2 * c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 2x2
+            nn.Flatten())
+        self.head = nn.Linear(2 * c * 4, 1)
+        self.embed = nn.Embedding(n_classes, 2 * c * 4) if n_classes else None
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+            raise ValueError(f"x must have shape (N, 1, 8, 8), got {tuple(x.shape)}")
+        _check_labels(labels, self.n_classes, len(x))
+        h = self.body(x)                                                       # (N, 8c)
+        out = self.head(h).squeeze(1)                                          # (N,)
+        if self.embed is not None:
+            out = out + (self.embed(labels) * h).sum(dim=1)
+        return out
