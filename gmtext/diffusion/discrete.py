@@ -144,7 +144,7 @@ class DiscreteDenoiser(nn.Module):
               \qquad \hat y_d = \sum_v \pi_{d,v}\, y_v
 
     The second term is the exact likelihood of the pixel's own latent (module docstring); the
-    network :math:`f_\theta` (a :class:`gmtext.nn.ConditionalMLP` of ``(z_t, \gamma_t)``)
+    network :math:`f_\theta` (a :class:`gmtext.nn.embeddings.ConditionalMLP` of ``(z_t, \gamma_t)``)
     supplies what the other pixels say. ``forward`` returns the posterior mean :math:`\hat y`
     ``(B, D)``; :meth:`logits` the ``(B, D, L)`` logits.
 
@@ -183,7 +183,7 @@ class DiscreteDenoiser(nn.Module):
 class EpsilonDenoiser(nn.Module):
     r"""The plain parameterization: an MLP predicts the noise, :math:`\hat y = (z_t - \sigma_t\hat\varepsilon)/\alpha_t`.
 
-    The same :class:`gmtext.nn.ConditionalMLP` as :class:`DiscreteDenoiser` but with ``D``
+    The same :class:`gmtext.nn.embeddings.ConditionalMLP` as :class:`DiscreteDenoiser` but with ``D``
     outputs; it knows nothing about the data being discrete (Ho et al. 2020's ε-prediction).
     """
 

@@ -37,7 +37,7 @@ from gmtext.ode import Velocity, odeint
 
 
 class Sampler:
-    """Shared mechanics: timesteps, argument checks, the initial noise. Subclasses implement :meth:`_step`."""
+    """Shared mechanics: timesteps, argument checks, the initial noise. Subclasses implement ``_step``."""
 
     def __init__(self, schedule: DiscreteSchedule | ContinuousSchedule,
                  prediction_type: str = "epsilon") -> None:
@@ -132,7 +132,7 @@ class DDPMSampler(_DiscreteSampler):
     r"""Ancestral sampling: :math:`x_s \sim q(x_s \mid x_t, x_0 = \hat x_0(x_t, t))` (Ho et al., Algorithm 2).
 
     Args:
-        schedule: the :class:`DiscreteSchedule` the network was trained with.
+        schedule: the :class:`~gmtext.diffusion.schedules.DiscreteSchedule` the network was trained with.
         prediction_type: what the network predicts.
         clip_sample: clamp :math:`\hat x_0` to ``[-clip_sample, clip_sample]`` (1 for data in [-1, 1]).
     """

@@ -37,7 +37,7 @@ __all__ = ["RECIPES", "GridRun", "train_grid_gan", "coverage", "training_animati
 #: constant learning rate (a linear decay, ``decay=True``, covered fewer modes in our runs).
 COMMON: dict[str, object] = {"hidden": 128, "layers": 3, "latent_dim": 2, "batch_size": 256,
                              "lr": 1e-3, "betas": (0.5, 0.9), "decay": False}
-#: Method -> what differs from :data:`COMMON`.
+#: Method -> what differs from ``COMMON``.
 RECIPES: dict[str, dict[str, object]] = {"vanilla": {"pack": 1}, "pacgan2": {"pack": 2}}
 
 

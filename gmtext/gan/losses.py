@@ -65,7 +65,7 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
     Args:
         real_logits: discriminator outputs on data, any shape.
         fake_logits: discriminator outputs on generated samples, any shape.
-        kind: one of :data:`LOSSES`.
+        kind: one of :data:`gmtext.gan.losses.LOSSES`.
 
     Raises:
         ValueError: for an unknown ``kind`` or empty input.
@@ -153,7 +153,8 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
         generator: draws :math:`\epsilon` (a CPU generator; moved to the device of ``real``).
 
     Raises:
-        TypeError / ValueError: for non-float or mismatched inputs.
+        TypeError: for non-float inputs.
+        ValueError: for mismatched inputs.
 
     Example:
         >>> w = torch.tensor([3.0, 4.0])                      # f(x) = w.x: |grad f| = 5 everywhere

@@ -1,4 +1,4 @@
-"""Small networks used across chapters: plain ``nn.Module``s that know nothing of the objective."""
+"""Small networks used across chapters: plain ``nn.Module`` subclasses that know nothing of the objective."""
 
 from gmtext.nn.coders import CategoricalDecoder, GaussianEncoder
 from gmtext.nn.embeddings import ConditionalMLP, SinusoidalEmbedding

@@ -35,7 +35,7 @@ _LEVELS = 16.0          # the largest grey level: y = x / 16
 
 
 def digit_score_model(channels: int = 32, blocks: int = 3) -> NoiseConditionalScore:
-    r""":math:`s_\theta(y, \sigma) = f_\theta(y, \log\sigma)/\sigma` with a :class:`ConvScoreNet` ``f``."""
+    r""":math:`s_\theta(y, \sigma) = f_\theta(y, \log\sigma)/\sigma` with a :class:`~gmtext.score.networks.ConvScoreNet` ``f``."""
     return NoiseConditionalScore(ConvScoreNet((1, 8, 8), channels=channels, blocks=blocks))
 
 

@@ -96,7 +96,7 @@ def annealed_langevin_dynamics(score_net: Callable[[Tensor, Tensor], Tensor], x0
     Args:
         score_net: ``(x (N, D), sigma (N,)) -> (N, D)``.
         x0: ``(N, D)`` starting points, e.g. uniform noise or :math:`\mathcal N(0, \sigma_1^2 I)`.
-        sigmas: decreasing positive noise levels (:func:`gmtext.score.geometric_sigmas`).
+        sigmas: decreasing positive noise levels (:func:`gmtext.score.noise.geometric_sigmas`).
         step_size: :math:`\epsilon`, the step at the smallest level.
         steps_per_level: :math:`T` Langevin steps per level.
         generator: draws the noise.

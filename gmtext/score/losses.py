@@ -56,7 +56,7 @@ def explicit_score_matching(score_fn: ScoreFn, x: Tensor, target: Tensor) -> Ten
 
     .. math:: J_\text{ESM}(\theta) = \tfrac12\,\mathbb E_{p(x)}\|s_\theta(x) - \nabla_x\log p(x)\|^2
 
-    Half the Fisher divergence (see :func:`gmtext.score.fisher_divergence`). Usable only where the
+    Half the Fisher divergence (see :func:`gmtext.score.evaluate.fisher_divergence`). Usable only where the
     data score is known (toys); chapter 5, eq. (5.5).
 
     Args:
@@ -189,7 +189,7 @@ def ncsn_loss(score_net: Callable[[Tensor, Tensor], Tensor], x: Tensor, sigmas: 
     Gradients of the Data Distribution", NeurIPS 2019 (arXiv:1907.05600). Chapter 5, eq. (5.11).
 
     Args:
-        score_net: ``(x (N, D), sigma (N,)) -> (N, D)``, e.g. :class:`gmtext.score.NoiseConditionalScore`.
+        score_net: ``(x (N, D), sigma (N,)) -> (N, D)``, e.g. :class:`gmtext.score.networks.NoiseConditionalScore`.
         x: ``(N, D)`` clean samples.
         sigmas: the noise levels (positive).
         generator: draws the levels and the noise.

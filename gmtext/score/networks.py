@@ -1,7 +1,7 @@
 r"""Noise-conditional score networks :math:`s_\theta(x, \sigma)`.
 
 One network serves every noise level: it takes :math:`\log\sigma` as a condition (a sinusoidal
-embedding, :class:`gmtext.nn.ConditionalMLP` with ``scale=1``) and its output is divided by
+embedding, :class:`gmtext.nn.embeddings.ConditionalMLP` with ``scale=1``) and its output is divided by
 :math:`\sigma`,
 
 .. math:: s_\theta(x, \sigma) = \frac{f_\theta(x, \log\sigma)}{\sigma},

@@ -66,7 +66,7 @@ def fit_score(loss_fn: Callable[[Tensor], Tensor], model: nn.Module, data: Tenso
 
 def train_ncsn(model: nn.Module, data: Tensor, sigmas: Tensor | Sequence[float], steps: int,
                generator: torch.Generator, **kwargs: object) -> History:
-    r"""Train a noise-conditional score network with the loss of eq. (5.11) (:func:`ncsn_loss`).
+    r"""Train a noise-conditional score network with the loss of eq. (5.11) (:func:`~gmtext.score.losses.ncsn_loss`).
 
     Keyword arguments go to :func:`fit_score` (``batch_size``, ``lr``, ``ema_decay``, ...).
     Chapter 5, eq. (5.11); Song & Ermon (2019, arXiv:1907.05600).
