@@ -29,7 +29,7 @@ from gmtext.flow_matching import equal_nfe_samples, train_flow_matching
 from gmtext.metrics import digits_frechet_distance, kl_mc
 from gmtext.nn import ConditionalMLP
 from gmtext.ode import log_prob_by_ode, odeint
-from gmtext.score.evaluate import mmd_rbf
+from gmtext.metrics import mmd_rbf
 
 NFES = (1, 2, 4, 8, 16, 32)
 

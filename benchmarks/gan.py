@@ -1,9 +1,11 @@
 """Chapter 3: GANs, measured by their samples (no likelihood).
 
 ``grid25`` (DATA.md protocol, 2,500 samples): ``modes_covered`` (of 25) and
-``high_quality_fraction`` of the vanilla non-saturating GAN and of the fix, PacGAN-2, with the
-same networks, optimiser and ``gan.grid_steps`` steps, on ``gan.bench_seeds`` seeds;
-``train_s``.
+``high_quality_fraction`` of the vanilla non-saturating GAN and of the fix, PacGAN-2 with batch
+512 sampled from an EMA of the generator's weights (``gmtext.gan.collapse.RECIPES``), with the
+same networks, optimiser and ``gan.grid_steps`` steps, on ``gan.bench_seeds`` seeds; ``train_s``.
+Every run also reports the same two numbers for its last iterate (``*_last``) and for its weight
+average (``*_average``), so the effect of averaging is measured on the same training run.
 
 Digits (test split as reference, ``gan.samples`` samples): ``frechet_distance`` in the shared
 classifier's features, ``precision`` and ``recall`` (k = 3, same features) of the DCGAN and of the
@@ -44,11 +46,14 @@ def _grid(profile: str) -> list[dict]:
     for seed in range(config.budget("gan.bench_seeds", profile)):
         for method in RECIPES:
             run = train_grid_gan(method, steps, seed=seed, progress=False)
-            c, wall = run.coverage, run.history.wall_s
-            rows += _rows(profile, method, "grid25", wall,
-                          {"modes_covered": (c["modes_covered"], "of 25"),
-                           "high_quality_fraction": (c["high_quality_fraction"], "fraction"),
-                           "train_s": (wall, "s")}, seed=seed, steps=len(run.history.loss))
+            wall, metrics = run.history.wall_s, {}
+            for suffix, c in (("", run.coverage), ("_last", run.coverage_last),
+                              ("_average", run.coverage_average)):
+                metrics[f"modes_covered{suffix}"] = (c["modes_covered"], "of 25")
+                metrics[f"high_quality_fraction{suffix}"] = (c["high_quality_fraction"], "fraction")
+            metrics["train_s"] = (wall, "s")
+            rows += _rows(profile, method, "grid25", wall, metrics, seed=seed,
+                          steps=len(run.history.loss))
     return rows
 
 

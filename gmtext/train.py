@@ -181,7 +181,7 @@ def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if (ema is not None or clip_grad_norm is not None) and model is None:
         raise ValueError("pass model=... when using ema or clip_grad_norm")
-    draw = _batch_source(batches)
+    draw = batch_source(batches)
     history, start = History(), time.perf_counter()
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
     for step in bar:
@@ -213,8 +213,19 @@ def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
     return history
 
 
-def _batch_source(batches: Iterable[Any] | Callable[[int], Any] | None
-                  ) -> Callable[[int], Any] | None:
+def batch_source(batches: Iterable[Any] | Callable[[int], Any] | None
+                 ) -> Callable[[int], Any] | None:
+    """Any source of batches as a function ``draw(step)``, the form every training loop consumes.
+
+    A callable is returned as it is (``draw(step)``, e.g. fresh samples of a toy); an iterator is
+    read until it ends; any other iterable (a list, a :func:`minibatches` generator function's
+    result) is cycled for ever; ``None`` (a loss that needs no data) stays ``None``.
+
+    Example:
+        >>> draw = batch_source([1, 2])
+        >>> [draw(step) for step in range(3)]
+        [1, 2, 1]
+    """
     if batches is None:
         return None
     if callable(batches):

@@ -15,7 +15,7 @@ from gmtext.diffusion import (DDIMSampler, DDPMSampler, DiscreteSchedule, EulerM
                               diffusion_loss, elbo_terms, mixture_model, ode_log_likelihood,
                               posterior_mean_variance, q_mean_std, q_sample, sample, sample_ode,
                               sample_times, target_for, to_x0_and_epsilon)
-from gmtext.diffusion.parameterization import TARGETS
+from gmtext.diffusion.parameterization import TARGETS, ClippedDenoiser
 from gmtext.diffusion.process import posterior_coefficients
 
 
@@ -98,6 +98,30 @@ def test_converters_per_example_coefficients_and_errors():
         convert(eps, "noise", "sample", xt, a, s)
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
         convert(eps, "epsilon", "sample", xt, a[:3], s[:3])
+
+
+def test_clipped_denoiser_keeps_x0_in_range_and_is_exact_inside():
+    vp = VPSchedule()
+    grid = GaussianMixture(torch.tensor([[-0.5, 0.0], [0.5, 0.0]]), torch.tensor(0.1))
+    oracle = mixture_model(grid, vp)                         # its x0_hat lies inside [-0.6, 0.6]^2
+    clipped = ClippedDenoiser(oracle, vp, bound=1.0)
+    t = torch.full((4,), 0.3)
+    x = torch.tensor([[0.1, 0.0], [-0.4, 0.05], [30.0, -40.0], [100.0, 100.0]])
+    with torch.no_grad():
+        eps, eps_clip = oracle(x, t), clipped(x, t)
+    assert torch.allclose(eps[:2], eps_clip[:2], atol=1e-6)          # nothing clamped near the data
+    a, s = vp.alpha_sigma(torch.tensor(0.3))
+    x0 = (x - s * eps_clip) / a                                      # what the wrapper implies
+    assert float(x0.abs().max()) <= 1.0 + 1e-3
+    net = lambda x, t: 50 * x                                        # noqa: E731, a wild extrapolator
+    x0_wild = (x - s * ClippedDenoiser(net, vp, bound=2.0)(x, t)) / a
+    assert float(x0_wild.abs().max()) <= 2.0 + 1e-3
+    with pytest.raises(ValueError, match="bound"):
+        ClippedDenoiser(oracle, vp, bound=0.0)
+    with pytest.raises(TypeError, match="alpha_sigma"):
+        ClippedDenoiser(oracle, "vp")
+    with pytest.raises(ValueError, match="prediction_type"):
+        ClippedDenoiser(oracle, vp, prediction_type="noise")
 
 
 # ------------------------------------------------------------------------------ the process

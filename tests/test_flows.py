@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from gmtext.flows import (ActNorm, AffineCoupling, Compose, Flow, Logit, Permutation, Reverse,
-                          Rotation, SplineCoupling, checkerboard_mask, rational_quadratic_spline,
+from gmtext.data import toy
+from gmtext.flows import (ActNorm, AffineCoupling, Compose, Flow, InvertibleLinear, Logit,
+                          Permutation, Reverse, Rotation, SplineCoupling, checkerboard_mask,
+                          conditioner_signal, digits_flow, mean_nll, rational_quadratic_spline,
                           realnvp, soft_clamp, spline_flow, train_flow)
 
 
@@ -32,12 +34,15 @@ def _transforms(dim: int) -> dict[str, torch.nn.Module]:
         "permutation": Permutation(torch.randperm(dim, generator=gen)),
         "reverse": Reverse(dim),
         "rotation": Rotation(dim, generator=gen),
+        "linear": InvertibleLinear(dim, generator=gen),
         "actnorm": ActNorm(dim),
         "logit": Logit(dim, scale=17.0),
         "realnvp": realnvp(dim, n_layers=3, hidden=16, actnorm=True, mixing="permutation",
                            generator=gen).transform,
         "spline-flow": spline_flow(dim, n_layers=2, bins=4, hidden=16, mixing="permutation",
                                    generator=gen).transform,
+        "glow-like": realnvp(dim, n_layers=3, hidden=16, actnorm=True, mixing="linear",
+                             generator=gen).transform,
     }
 
 
@@ -145,6 +150,41 @@ def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(TypeError, match="dequantize_data"):
         train_flow(flow, torch.zeros(10, 2, dtype=torch.long), 1,
                    generator=torch.Generator(), progress=False)
+    with pytest.raises(TypeError, match=r"sample\(n, generator"):
+        train_flow(flow, [[0.0, 0.0]], 1, generator=torch.Generator(), progress=False)
+    with pytest.raises(ValueError, match="not both"):
+        train_flow(flow, torch.zeros(10, 2), 1, generator=torch.Generator(), ema=0.9,
+                   val=torch.zeros(4, 2), progress=False)
+    with pytest.raises(ValueError, match="positive int"):
+        InvertibleLinear(0)
+
+
+def test_invertible_linear_is_plu_and_its_log_det_is_the_sum_of_log_diagonal() -> None:
+    layer = _randomise(InvertibleLinear(5, generator=torch.Generator().manual_seed(0)), 1)
+    layer = layer.double().requires_grad_(False)
+    w = layer.matrix()
+    lower, upper = layer.factors()
+    assert torch.equal(torch.diagonal(lower), torch.ones(5, dtype=torch.float64))
+    assert torch.equal(torch.tril(upper, -1), torch.zeros(5, 5, dtype=torch.float64))
+    assert math.isclose(float(torch.linalg.slogdet(w)[1]), float(layer.log_diag.sum()),
+                        abs_tol=1e-10)
+    # initialised at a rotation: W^T W = I before training
+    w0 = InvertibleLinear(5, generator=torch.Generator().manual_seed(0)).matrix()
+    assert torch.allclose(w0.T @ w0, torch.eye(5), atol=1e-5)
+
+
+def test_fresh_samples_and_ema_train_a_flow_towards_the_toy() -> None:
+    gen = torch.Generator().manual_seed(0)
+    p = toy.load("ring8")
+    flow = spline_flow(2, n_layers=2, bins=6, hidden=16, generator=gen)
+    before = -float(p.log_prob(p.sample(2000, generator=gen)).mean())
+    with torch.no_grad():
+        nll_0 = -float(flow.log_prob(p.sample(2000, generator=gen)).mean())
+    train_flow(flow, p, 100, generator=gen, lr=5e-3, ema=0.9, progress=False)
+    with torch.no_grad():
+        nll_1 = -float(flow.log_prob(p.sample(2000, generator=gen)).mean())
+    assert nll_1 < nll_0 and nll_1 > before - 0.1        # better, and never below the entropy
+    assert digits_flow(mixing="linear").dim == 64
 
 
 def test_trained_2d_density_integrates_to_one() -> None:
@@ -207,3 +247,31 @@ def test_cosine_annealing_decays_the_learning_rate(monkeypatch: pytest.MonkeyPat
                anneal=True, progress=False)
     assert lrs[0] == 1e-2 and lrs[-1] < 0.05 * lrs[0]
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_conditioner_signal_vanishes_for_independent_coordinates_only() -> None:
+    gen = torch.Generator().manual_seed(0)
+    flow = realnvp(2, n_layers=4, hidden=16, mixing="swap", generator=gen)
+    x = torch.randn(50_000, 2, generator=gen)
+    independent = x * torch.tensor([2.0, 0.5]) + torch.tensor([1.0, -1.0])
+    dependent = x @ torch.tensor([[2.0, 1.0], [0.0, 0.5]])
+    assert max(conditioner_signal(flow, independent)) < 0.03
+    assert min(conditioner_signal(flow, dependent)) > 0.1
+    with pytest.raises(ValueError, match="no coupling"):
+        conditioner_signal(Flow(Reverse(2)), independent)
+
+
+def test_importance_weighted_dequantization_bound_tightens_with_samples() -> None:
+    gen = torch.Generator().manual_seed(0)
+    flow = _randomise(realnvp(4, n_layers=2, hidden=8, data_scale=17.0, generator=gen), 1)
+    x = torch.randint(0, 17, (200, 4), generator=gen)
+    bounds = [mean_nll(flow, x, torch.Generator().manual_seed(2), True, samples=k)
+              for k in (1, 8, 64)]
+    assert bounds[0] > bounds[1] > bounds[2]
+    # K = 1 is the plain dequantized bound, draw for draw
+    plain = mean_nll(flow, x, torch.Generator().manual_seed(2), True)
+    assert math.isclose(bounds[0], plain, rel_tol=1e-6)
+    with pytest.raises(ValueError, match="samples"):
+        mean_nll(flow, x, gen, True, samples=0)
+    with pytest.raises(ValueError, match="dequantize_data=True"):
+        mean_nll(flow, x.float(), gen, False, samples=4)

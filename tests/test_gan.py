@@ -12,13 +12,15 @@ import torch
 from gmtext.data import toy
 from gmtext.data.styles import bold_negative, unpaired_domains
 from gmtext.divergences import jsd
-from gmtext.gan import (DigitDiscriminator, DigitGenerator, Packed, discriminator_loss,
-                        from_gan_scale, generator_loss, gradient_penalty, r1_penalty,
-                        to_gan_scale, toy_discriminator, toy_generator, train_gan)
+from gmtext.gan import (DigitDiscriminator, DigitGenerator, MinibatchStd, Packed,
+                        discriminator_loss, from_gan_scale, generator_loss, gradient_penalty,
+                        r1_penalty, to_gan_scale, toy_discriminator, toy_generator, train_gan)
+from gmtext.gan.collapse import FIX, RECIPES, train_grid_gan
 from gmtext.gan.cyclegan import CycleGAN, cycle_loss, identity_loss
 from gmtext.gan.optimal import (game_value, generator_logit_gradient, optimal_discriminator,
                                 value_at_optimum)
 from gmtext.gan.style import MappingNetwork, ModulatedConv2d, adain
+from gmtext.train import EMA
 
 
 def _grid(lo: float = -15.0, hi: float = 15.0, m: int = 60001) -> torch.Tensor:
@@ -172,6 +174,37 @@ def test_packed_discriminator_reshapes_and_checks():
         Packed(torch.nn.Identity(), 0)
 
 
+def test_minibatch_std_by_hand():
+    layer = MinibatchStd(group=2, eps=0.0)
+    x = torch.tensor([[1.0, 0.0, 4.0], [3.0, 0.0, 0.0], [7.0, 7.0, 7.0], [7.0, 7.0, 7.0]])
+    out = layer(x)
+    assert out.shape == (4, 4) and torch.equal(out[:, :3], x)
+    # group 1: population stds (1, 0, 2) -> mean 1; group 2: identical samples -> 0
+    torch.testing.assert_close(out[:, 3], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    # a shift of the whole batch changes nothing; a group larger than the batch is one group
+    torch.testing.assert_close(layer(x + 5.0)[:, 3], out[:, 3])
+    whole = MinibatchStd(group=64, eps=0.0)(x)[:, 3]
+    expected = x.std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(whole, expected.expand(4))
+    # eps keeps the gradient finite for identical samples
+    y = torch.zeros(2, 3, requires_grad=True)
+    MinibatchStd(group=2)(y).sum().backward()
+    assert torch.isfinite(y.grad).all()
+
+
+def test_minibatch_std_errors_and_discriminator_shape():
+    with pytest.raises(ValueError, match="divisible"):
+        MinibatchStd(group=4)(torch.zeros(6, 2))
+    with pytest.raises(ValueError, match=">= 2"):
+        MinibatchStd(group=1)
+    with pytest.raises(ValueError, match="shape"):
+        MinibatchStd()(torch.zeros(4, 2, 2))
+    d = toy_discriminator(hidden=8, layers=2, pack=2, minibatch_std=4)
+    assert d(torch.zeros(16, 2)).shape == (8, 1)
+    with pytest.raises(ValueError, match="layers >= 1"):
+        toy_discriminator(hidden=8, layers=0, minibatch_std=4)
+
+
 def test_gan_scale_round_trip():
     x = torch.arange(17).reshape(1, 1, 1, 17)
     assert torch.equal(from_gan_scale(to_gan_scale(x)), x.float())
@@ -203,6 +236,37 @@ def test_train_gan_is_deterministic_and_validates():
     with pytest.raises(ValueError, match="valid"):
         train_gan(toy_generator(), toy_discriminator(), [torch.zeros(4, 2)], 1, latent_dim=2,
                   generator=torch.Generator(), loss="hinge")
+
+
+def test_train_gan_ema_tracks_the_weight_average_by_hand():
+    # After one step the average is beta * theta_0 + (1 - beta) * theta_1 (Yazici et al. 2019),
+    # and snapshots render the module they are given.
+    torch.manual_seed(0)
+    g, d = toy_generator(2, 8, 1), toy_discriminator(8, 1)
+    theta0 = [p.detach().clone() for p in g.parameters()]
+    ema = EMA(g, decay=0.9)
+    gen, data = torch.Generator().manual_seed(0), toy.load("grid25")
+    z = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+    hist = train_gan(g, d, lambda s: data.sample(16, gen), 1, latent_dim=2, generator=gen,
+                     ema=ema, snapshot_every=1, snapshot_z=z, snapshot_model=ema.shadow,
+                     progress=False)
+    for p0, p1, avg in zip(theta0, g.parameters(), ema.shadow.parameters()):
+        assert not torch.equal(p0, p1)                               # the generator moved
+        torch.testing.assert_close(avg, 0.9 * p0 + 0.1 * p1.detach())
+    with torch.no_grad():
+        torch.testing.assert_close(hist.snapshots[0][1], ema.shadow(z))
+
+
+def test_train_grid_gan_samples_the_recipe_generator():
+    run = train_grid_gan(FIX, steps=3, seed=0, progress=False)
+    assert run.coverage is run.coverage_average and run.coverage_last is not run.coverage
+    assert not run.generator.training
+    assert not any(p.requires_grad for p in run.generator.parameters())
+    vanilla = train_grid_gan("vanilla", steps=3, seed=0, progress=False)
+    assert vanilla.coverage is vanilla.coverage_last and vanilla.generator.training
+    assert len(vanilla.history.loss) == 3 and {"vanilla", FIX} <= set(RECIPES)
+    with pytest.raises(ValueError, match="valid: vanilla"):
+        train_grid_gan("pacgan4", steps=1)
 
 
 # ---------------------------------------------------------------- CycleGAN and styles

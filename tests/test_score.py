@@ -10,12 +10,13 @@ import torch
 from torch.autograd.functional import jacobian
 
 from gmtext.data import toy
+from gmtext.metrics import mmd_rbf
 from gmtext.nn import MLP
 from gmtext.score import (EnergyModel, NoiseConditionalScore, annealed_langevin_dynamics,
                           denoising_score_matching, explicit_score_matching, fisher_divergence,
                           geometric_sigmas, implicit_score_matching, jacobian_trace,
                           langevin_dynamics, langevin_stationary_variance, mlp_score_net,
-                          mmd_rbf, mode_weights, ncsn_loss, score_from_log_density,
+                          mode_weights, ncsn_loss, score_from_log_density,
                           sliced_score_matching)
 
 

@@ -26,7 +26,10 @@ Example:
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import Any
+
+import torch
+from torch import Tensor, nn
 
 #: What a network may be trained to predict.
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "sample", "v_prediction")
@@ -114,5 +117,43 @@ def target_for(prediction_type: str, x0: Tensor, noise: Tensor, alpha: Tensor | 
     return a * noise - s * x0
 
 
+class ClippedDenoiser(nn.Module):
+    r"""A network's denoiser with :math:`\hat x_0` clamped to the data range; it predicts :math:`\varepsilon`.
+
+    .. math:: \tilde x_0 = \mathrm{clamp}\big(\hat x_0(x_t, t), -b, b\big),\qquad
+              \tilde\varepsilon = (x_t - \alpha_t\tilde x_0)/\sigma_t
+
+    The samplers' ``clip_sample`` applies the same clamp inside each step; this wrapper applies it
+    to the *model*, so that the probability-flow ODE and its likelihood use it too. Why it matters
+    (chapter 6, the digits likelihood): for data in :math:`[-b, b]` the exact :math:`x_0`-predictor
+    is bounded, so far from the data the exact velocity only rescales :math:`x_t`. A trained
+    network extrapolates there instead; its ODE can then carry an unusual test image ever farther
+    out, and the density assigned to it collapses. With the clamp, the far field is exact.
+
+    Args:
+        model: the network, ``model(x_t, t)``.
+        schedule: its schedule (anything with ``alpha_sigma(t)``).
+        prediction_type: what ``model`` predicts.
+        bound: :math:`b > 0`, the largest absolute value of the data (1 for the signed digits).
+    """
+
+    def __init__(self, model: nn.Module, schedule: Any, prediction_type: str = "epsilon",
+                 bound: float = 1.0) -> None:
+        super().__init__()
+        check_prediction_type(prediction_type)
+        if not callable(getattr(schedule, "alpha_sigma", None)):
+            raise TypeError(f"schedule must have alpha_sigma(t), got {type(schedule).__name__}")
+        if not bound > 0:
+            raise ValueError(f"bound must be positive, got {bound}")
+        self.model, self.schedule = model, schedule
+        self.prediction_type, self.bound = prediction_type, float(bound)
+
+    def forward(self, x_t: Tensor, t: Tensor) -> Tensor:
+        alpha, sigma = self.schedule.alpha_sigma(torch.as_tensor(t, dtype=torch.float64).cpu())
+        x0, _ = to_x0_and_epsilon(self.model(x_t, t), self.prediction_type, x_t, alpha, sigma)
+        a, s = broadcast_coefficient(alpha, x_t), broadcast_coefficient(sigma, x_t)
+        return (x_t - a * x0.clamp(-self.bound, self.bound)) / s
+
+
 __all__ = ["PREDICTION_TYPES", "TARGETS", "check_prediction_type", "broadcast_coefficient",
-           "to_x0_and_epsilon", "convert", "target_for"]
+           "to_x0_and_epsilon", "convert", "target_for", "ClippedDenoiser"]

@@ -3,21 +3,23 @@
 - :mod:`gmtext.flows.base`: the transform protocol, composition and the flow density;
 - :mod:`gmtext.flows.coupling`: affine coupling layers (RealNVP);
 - :mod:`gmtext.flows.spline`: rational-quadratic spline couplings (neural spline flows);
-- :mod:`gmtext.flows.layers`: permutations, rotations, ActNorm, the logit map onto a box;
+- :mod:`gmtext.flows.layers`: permutations, rotations, Glow's invertible linear map, ActNorm,
+  the logit map onto a box;
 - :mod:`gmtext.flows.build`: ready-made flows; :mod:`gmtext.flows.training`: maximum likelihood;
 - :mod:`gmtext.flows.viz`: layer-by-layer animations of 2-D flows.
 """
 
 from gmtext.flows.base import Compose, Flow, Transform, soft_clamp
 from gmtext.flows.build import MIXINGS, digits_flow, realnvp, spline_flow
-from gmtext.flows.coupling import AffineCoupling, Coupling, checkerboard_mask
-from gmtext.flows.layers import ActNorm, Logit, Permutation, Reverse, Rotation
+from gmtext.flows.coupling import AffineCoupling, Coupling, checkerboard_mask, conditioner_signal
+from gmtext.flows.layers import ActNorm, InvertibleLinear, Logit, Permutation, Reverse, Rotation
 from gmtext.flows.spline import SplineCoupling, rational_quadratic_spline
 from gmtext.flows.training import mean_nll, train_flow
 from gmtext.flows.viz import layer_animation
 
 __all__ = ["Transform", "Compose", "Flow", "soft_clamp", "AffineCoupling", "Coupling",
-           "checkerboard_mask", "SplineCoupling", "rational_quadratic_spline", "Permutation",
-           "Reverse", "Rotation", "ActNorm", "Logit", "realnvp", "spline_flow",
+           "checkerboard_mask", "conditioner_signal", "SplineCoupling",
+           "rational_quadratic_spline", "Permutation",
+           "Reverse", "Rotation", "InvertibleLinear", "ActNorm", "Logit", "realnvp", "spline_flow",
            "digits_flow", "MIXINGS",
            "train_flow", "mean_nll", "layer_animation"]

@@ -6,7 +6,9 @@ them (chapter 4, eq. (4.11)):
 - ``mixing="swap"``: reverse the coordinates (RealNVP's alternation; in 2-D each coupling sees
   only the *other* coordinate);
 - ``mixing="rotation"``: a fixed random rotation, so later couplings see mixed coordinates;
-- ``mixing="permutation"``: a fixed random permutation (for images).
+- ``mixing="permutation"``: a fixed random permutation (for images);
+- ``mixing="linear"``: a learned invertible linear map in LU form, Glow's :math:`1\times1`
+  convolution on a flat vector (:class:`~gmtext.flows.layers.InvertibleLinear`).
 
 Example:
     >>> flow = spline_flow(2, n_layers=2, generator=torch.Generator().manual_seed(0))
@@ -20,13 +22,13 @@ import torch
 
 from gmtext.flows.base import Compose, Flow, Transform
 from gmtext.flows.coupling import AffineCoupling, checkerboard_mask
-from gmtext.flows.layers import ActNorm, Logit, Permutation, Reverse, Rotation
+from gmtext.flows.layers import ActNorm, InvertibleLinear, Logit, Permutation, Reverse, Rotation
 from gmtext.flows.spline import SplineCoupling
 
 __all__ = ["realnvp", "spline_flow", "digits_flow", "MIXINGS"]
 
 #: The mixing layers a builder can put between couplings.
-MIXINGS: tuple[str, ...] = ("swap", "rotation", "permutation")
+MIXINGS: tuple[str, ...] = ("swap", "rotation", "permutation", "linear")
 
 
 def _mixing(kind: str, dim: int, generator: torch.Generator | None) -> Transform:
@@ -36,6 +38,8 @@ def _mixing(kind: str, dim: int, generator: torch.Generator | None) -> Transform
         return Rotation(dim, generator=generator)
     if kind == "permutation":
         return Permutation(torch.randperm(dim, generator=generator))
+    if kind == "linear":
+        return InvertibleLinear(dim, generator=generator)
     raise ValueError(f"unknown mixing {kind!r}; valid: {', '.join(MIXINGS)}")
 
 
@@ -110,11 +114,13 @@ def spline_flow(dim: int, n_layers: int = 6, bins: int = 8, bound: float = 5.0, 
                   mixing, actnorm, data_scale, generator)
 
 
-def digits_flow(dropout: float = 0.5, generator: torch.Generator | None = None) -> Flow:
+def digits_flow(dropout: float = 0.5, mixing: str = "permutation",
+                generator: torch.Generator | None = None) -> Flow:
     r"""The chapter's flow for the 8x8 digits: a RealNVP-style affine coupling flow on 64 pixels.
 
     Eight affine couplings (conditioners with two hidden layers of 128 units and ``dropout``)
-    with a fixed random permutation between them and ActNorm after each, ending in the
+    with a mixing layer between them (a fixed random permutation, or ``mixing="linear"``, Glow's
+    learned invertible linear map) and ActNorm after each, ending in the
     :class:`~gmtext.flows.layers.Logit` map onto the data scale :math:`[0, 17]`, so ``log_prob``
     is a density of uniformly dequantized digits on their own scale (DATA.md). The chapter and
     ``benchmarks/flows.py`` train the same model. Derived in chapter 4, eqs. (4.10), (4.16).
@@ -123,5 +129,5 @@ def digits_flow(dropout: float = 0.5, generator: torch.Generator | None = None) 
         >>> digits_flow(generator=torch.Generator().manual_seed(0)).dim
         64
     """
-    return realnvp(64, n_layers=8, hidden=128, depth=2, dropout=dropout, mixing="permutation",
+    return realnvp(64, n_layers=8, hidden=128, depth=2, dropout=dropout, mixing=mixing,
                    actnorm=True, data_scale=17.0, generator=generator)

@@ -1,8 +1,9 @@
-r"""Volume-preserving mixing layers (permutations, rotations) and ActNorm, plus elementwise maps.
+r"""Mixing layers (permutations, rotations, a learned invertible linear map), ActNorm, logit map.
 
 Coupling layers (chapter 4, eq. (4.10)) leave part of the input unchanged, so between them the
 coordinates must be mixed: a permutation (RealNVP, Dinh et al. 2017, arXiv:1605.08803) or a
-rotation, both with :math:`|\det| = 1`. ActNorm (Kingma & Dhariwal 2018, arXiv:1807.03039) is a
+rotation, both with :math:`|\det| = 1`, or Glow's learned invertible linear map in LU form
+(:class:`InvertibleLinear`). ActNorm (Kingma & Dhariwal 2018, arXiv:1807.03039) is a
 per-dimension affine map initialised from the data.
 
 Example:
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from gmtext.flows.base import Transform
 
-__all__ = ["Permutation", "Reverse", "Rotation", "ActNorm", "Logit"]
+__all__ = ["Permutation", "Reverse", "Rotation", "InvertibleLinear", "ActNorm", "Logit"]
 
 
 def _check_dim(dim: int) -> int:
@@ -103,6 +104,67 @@ class Rotation(Transform):
 
     def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x @ self.matrix.to(x.dtype), x.new_zeros(x.shape[0])
+
+
+class InvertibleLinear(Transform):
+    r"""A learned invertible linear map :math:`x = Wz` in Glow's LU form.
+
+    .. math:: W = P\,L\,\big(U + \operatorname{diag}(\sigma \odot e^{v})\big),\qquad
+              \log|\det W| = \textstyle\sum_d v_d,
+
+    with a fixed permutation :math:`P`, unit lower-triangular :math:`L`, strictly upper-triangular
+    :math:`U`, fixed signs :math:`\sigma` and learned :math:`v`: the log-determinant costs
+    :math:`O(D)`, the inverse two triangular solves, and :math:`W` is invertible for every value of
+    the parameters. Glow's invertible :math:`1\times1` convolution is this map applied at every
+    pixel to the :math:`C` channels (Kingma & Dhariwal 2018, arXiv:1807.03039, section 3.2); on a
+    flat vector it mixes all coordinates, a learned replacement of the fixed permutations.
+    Initialised at a random rotation. Derived in chapter 4, eq. (4.11).
+
+    Args:
+        dim: dimension :math:`D`.
+        generator: randomness of the initial rotation.
+
+    Example:
+        >>> layer = InvertibleLinear(3, generator=torch.Generator().manual_seed(0))
+        >>> x, log_det = layer(torch.ones(2, 3))
+        >>> bool(torch.allclose(layer.inverse(x)[0], torch.ones(2, 3), atol=1e-5))
+        True
+    """
+
+    def __init__(self, dim: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.dim = _check_dim(dim)
+        a = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
+        perm, lower, upper = torch.linalg.lu(torch.linalg.qr(a)[0])         # Q = P L U
+        diag = torch.diagonal(upper)
+        self.register_buffer("perm", perm.float())
+        self.register_buffer("sign", torch.sign(diag).float())
+        self.register_buffer("eye", torch.eye(dim))
+        self.lower = nn.Parameter(torch.tril(lower, -1).float())
+        self.upper = nn.Parameter(torch.triu(upper, 1).float())
+        self.log_diag = nn.Parameter(diag.abs().log().float())
+
+    def factors(self) -> tuple[Tensor, Tensor]:
+        """The triangular factors ``(L, U + diag(sign * exp(v)))``, each ``(D, D)``."""
+        lower = torch.tril(self.lower, -1) + self.eye
+        upper = torch.triu(self.upper, 1) + torch.diag(self.sign * self.log_diag.exp())
+        return lower, upper
+
+    def matrix(self) -> Tensor:
+        """The weight :math:`W = PLU`, ``(D, D)``."""
+        lower, upper = self.factors()
+        return self.perm @ lower @ upper
+
+    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        w = self.matrix().to(z.dtype)
+        return z @ w.T, self.log_diag.sum().to(z.dtype).expand(z.shape[0])
+
+    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        lower, upper = (f.to(x.dtype) for f in self.factors())
+        y = x @ self.perm.to(x.dtype)                                       # rows of P^T x
+        a = torch.linalg.solve_triangular(lower, y.T, upper=False, unitriangular=True)
+        z = torch.linalg.solve_triangular(upper, a, upper=True).T          # (N, D)
+        return z, (-self.log_diag.sum()).to(x.dtype).expand(x.shape[0])
 
 
 class ActNorm(Transform):

@@ -18,42 +18,61 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from gmtext.flows.base import Flow
 from gmtext.mle import dequantize
-from gmtext.train import EarlyStopping, History, fit, minibatches
+from gmtext.train import EMA, EarlyStopping, History, fit, minibatches
+from gmtext.vae import log_mean_exp
 
 __all__ = ["train_flow", "mean_nll"]
 
 
 def mean_nll(flow: Flow, x: Tensor, generator: torch.Generator | None = None,
-             dequantize_data: bool = False) -> float:
+             dequantize_data: bool = False, samples: int = 1) -> float:
     r"""Mean negative log-likelihood :math:`-\frac1N\sum_n \log q(x_n)` in nats, in eval mode.
 
-    With ``dequantize_data`` the integer data ``(N, ...)`` are dequantized once with ``generator``
-    (an upper bound on the discrete NLL, chapter 4, eq. (4.15)).
+    With ``dequantize_data`` the integer data ``(N, ...)`` are dequantized with ``generator``; with
+    ``samples`` :math:`K` noise draws per point it returns the importance-weighted bound
+
+    .. math:: -\log P(x) \le \mathbb E_{u_{1:K}}\Big[-\log \frac1K\sum_{k=1}^K q(x + u_k)\Big]
+              \le \mathbb E_u[-\log q(x+u)],
+
+    an upper bound on the discrete NLL that tightens as :math:`K` grows (the uniform noise is the
+    proposal, as in the IWAE bound of chapter 2; Burda et al. 2016, arXiv:1509.00519). ``K = 1``
+    is the plain dequantized bound of chapter 4, eq. (4.15). Derived in chapter 4, eq. (4.19).
 
     Example:
         >>> from gmtext.flows import realnvp
         >>> round(mean_nll(realnvp(2, n_layers=1), torch.zeros(4, 2)), 4)
         1.8379
     """
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    if samples > 1 and not dequantize_data:
+        raise ValueError("samples > 1 averages over dequantization noise: "
+                         "pass dequantize_data=True")
     was_training = flow.training
     flow.eval()
     with torch.no_grad():
-        points = dequantize(x, generator) if dequantize_data else x
-        value = float(-flow.log_prob(points).mean())
+        if dequantize_data:
+            log_q = torch.stack([flow.log_prob(dequantize(x, generator))
+                                 for _ in range(samples)])                        # (K, N)
+            value = float(-log_mean_exp(log_q, 0).mean())
+        else:
+            value = float(-flow.log_prob(x).mean())
     flow.train(was_training)
     return value
 
 
-def train_flow(flow: Flow, data: Tensor, steps: int, *, generator: torch.Generator,
+def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.Generator,
                batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
                dequantize_data: bool = False, val: Tensor | None = None, every: int = 50,
                patience: int = 10, max_seconds: float | None = None, anneal: bool = False,
+               ema: float | None = None, clip_grad_norm: float | None = None,
                progress: bool = True, desc: str = "flow") -> History:
     r"""Fit ``flow`` by maximum likelihood with Adam (Kingma & Ba 2015, arXiv:1412.6980).
 
@@ -64,8 +83,10 @@ def train_flow(flow: Flow, data: Tensor, steps: int, *, generator: torch.Generat
 
     Args:
         flow: the model.
-        data: training points ``(N, D)`` (float), or integer images ``(N, ...)`` with
-            ``dequantize_data=True``.
+        data: training points ``(N, D)`` (float), integer images ``(N, ...)`` with
+            ``dequantize_data=True``, or a distribution with ``sample(n, generator=...)`` (a toy
+            from :func:`gmtext.data.toy.load`): then every step draws a fresh batch, so the
+            model never sees a point twice and cannot overfit.
         steps: optimiser steps.
         generator: randomness of the minibatches and of the dequantization noise.
         batch_size, lr, weight_decay: optimiser settings.
@@ -77,6 +98,11 @@ def train_flow(flow: Flow, data: Tensor, steps: int, *, generator: torch.Generat
             :math:`\eta = \tfrac12\eta_0(1 + \cos\pi r)`, where :math:`r` is the larger of the
             fractions of ``steps`` and of ``max_seconds`` used, so that the schedule ends when
             training ends even on a busy machine.
+        ema: if given, keep an exponential moving average of the weights with this decay
+            (:class:`~gmtext.train.EMA`) and load it into ``flow`` at the end.
+        clip_grad_norm: clip the gradient's global norm to this value, so that one batch with
+            an extreme log-density (a point far in a tail, where the scales of many layers
+            multiply) cannot throw the weights far away (chapter 4, section on numerical safety).
         progress: show a progress bar.
         desc: the progress bar's label.
 
@@ -85,20 +111,36 @@ def train_flow(flow: Flow, data: Tensor, steps: int, *, generator: torch.Generat
     """
     if not isinstance(flow, Flow):
         raise TypeError(f"flow must be a gmtext.flows.Flow, got {type(flow).__name__}")
-    if dequantize_data == data.is_floating_point():
+    fresh = not isinstance(data, Tensor)
+    if fresh and not callable(getattr(data, "sample", None)):
+        raise TypeError("data must be a tensor or a distribution with sample(n, generator=...), "
+                        f"got {type(data).__name__}")
+    if fresh and dequantize_data:
+        raise TypeError("dequantize_data needs integer data as a tensor, not a distribution")
+    if not fresh and dequantize_data == data.is_floating_point():
         raise TypeError("integer data need dequantize_data=True and float data need False; got "
                         f"{data.dtype} with dequantize_data={dequantize_data}")
-    batch_size = min(batch_size, data.shape[0])
+    if ema is not None and val is not None:
+        raise ValueError("use either ema or early stopping on val, not both (early stopping "
+                         "restores its best raw weights, which the average would overwrite)")
+    if not fresh:
+        batch_size = min(batch_size, data.shape[0])
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr, weight_decay=weight_decay)
     flow.train()
     with torch.no_grad():                             # data-dependent ActNorm initialisation
-        first = data[:min(1024, data.shape[0])]
+        first = data.sample(1024, generator=generator) if fresh else data[:min(1024, len(data))]
         flow.log_prob(dequantize(first, generator) if dequantize_data else first)
 
     def loss_fn(batch: Tensor) -> Tensor:
         points = dequantize(batch, generator) if dequantize_data else batch
         return -flow.log_prob(points).mean()
 
+    if fresh:
+        def batches(step: int) -> Tensor:
+            return data.sample(batch_size, generator=generator)
+    else:
+        batches = minibatches(data, batch_size=batch_size, generator=generator)
+    average = EMA(flow, ema) if ema is not None else None
     callbacks: list = []
     if anneal:
         callbacks.append(_cosine_schedule(optimizer, lr, steps, max_seconds))
@@ -112,9 +154,11 @@ def train_flow(flow: Flow, data: Tensor, steps: int, *, generator: torch.Generat
             return mean_nll(flow, val, val_gen, dequantize_data)
 
         callbacks.append(EarlyStopping(flow, evaluate, every=every, patience=patience))
-    history = fit(loss_fn, optimizer, minibatches(data, batch_size=batch_size, generator=generator),
-                  steps, model=flow, callbacks=callbacks, max_seconds=max_seconds,
+    history = fit(loss_fn, optimizer, batches, steps, model=flow, ema=average,
+                  clip_grad_norm=clip_grad_norm, callbacks=callbacks, max_seconds=max_seconds,
                   progress=progress, desc=desc)
+    if average is not None:
+        average.copy_to(flow)
     flow.eval()
     return history
 

@@ -36,7 +36,7 @@ from gmtext.data.styles import unpaired_domains
 from gmtext.gan.losses import discriminator_loss, generator_loss
 from gmtext.gan.nets import DigitDiscriminator, from_gan_scale, to_gan_scale
 from gmtext.metrics import digit_classifier
-from gmtext.train import History, _batch_source, fit, minibatches
+from gmtext.train import History, batch_source, fit, minibatches
 
 __all__ = ["Translator", "CycleGAN", "cycle_loss", "identity_loss", "train_cyclegan",
            "CycleHistory",           "train_style_cyclegan", "translate", "content_preservation"]
@@ -158,7 +158,7 @@ def train_cyclegan(model: CycleGAN, batches: Iterable[tuple[Tensor, Tensor]], st
     if cycle_weight < 0 or identity_weight < 0:
         raise ValueError(f"weights must be >= 0, got {cycle_weight} and {identity_weight}")
     device = next(model.parameters()).device
-    draw = _batch_source(batches)
+    draw = batch_source(batches)
     gens = [*model.g_ab.parameters(), *model.g_ba.parameters()]
     discs = [*model.d_a.parameters(), *model.d_b.parameters()]
     opt_g = torch.optim.Adam(gens, lr=lr, betas=betas)

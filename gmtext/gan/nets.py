@@ -2,6 +2,9 @@ r"""Networks of chapter 3: MLPs for 2-D toys (with PacGAN packing), DCGAN-style 
 
 - :class:`Packed`: a PacGAN discriminator (Lin et al. 2018, arXiv:1712.04086) judges ``m``
   samples at once, concatenated; a collapsed generator's packs are visibly too alike.
+- :class:`MinibatchStd`: minibatch standard deviation (Karras et al. 2018, arXiv:1710.10196,
+  section 3): a layer that appends the average spread of a group's features to every sample of
+  the group, so the discriminator can tell a batch that is too uniform.
 - :func:`toy_generator`, :func:`toy_discriminator`: MLPs for 2-D data.
 - :class:`DigitGenerator`, :class:`DigitDiscriminator`: DCGAN-style (Radford et al. 2016,
   arXiv:1511.06434) transposed / strided convolutions, batch norm in the generator, LeakyReLU
@@ -23,8 +26,8 @@ from torch import Tensor, nn
 
 from gmtext.nn import MLP
 
-__all__ = ["Packed", "toy_generator", "toy_discriminator", "DigitGenerator", "DigitDiscriminator",
-           "to_gan_scale", "from_gan_scale"]
+__all__ = ["Packed", "MinibatchStd", "toy_generator", "toy_discriminator", "DigitGenerator",
+           "DigitDiscriminator", "to_gan_scale", "from_gan_scale"]
 
 
 class Packed(nn.Module):
@@ -47,6 +50,45 @@ class Packed(nn.Module):
         return self.net(x.reshape(len(x) // self.m, -1))      # (B/m, m*d) -> (B/m, 1)
 
 
+class MinibatchStd(nn.Module):
+    r"""Minibatch standard deviation: append one feature, the mean spread of the sample's group.
+
+    The batch ``(B, F)`` is cut into ``B / G`` groups of ``G`` consecutive samples; for group
+    :math:`g` (Karras et al. 2018, arXiv:1710.10196, section 3)
+
+    .. math::
+
+        s_g = \frac1F \sum_{f=1}^F \sqrt{\frac1G \sum_{i \in g} \big(h_{if} - \bar h_{gf}\big)^2
+              + \epsilon},
+
+    and every sample of the group gets :math:`s_g` as feature ``F + 1``. ``G`` is capped at
+    ``B`` (a smaller batch is one group). A generator that collapses makes groups whose
+    features spread less than the data's; this layer lets the discriminator see it. Derived in
+    chapter 3, eq. (3.13).
+
+    Example:
+        >>> x = torch.tensor([[0.0, 1.0], [2.0, 1.0], [5.0, 5.0], [5.0, 5.0]])
+        >>> MinibatchStd(group=2, eps=0.0)(x)[:, 2]     # group 1: stds (1, 0); group 2: (0, 0)
+        tensor([0.5000, 0.5000, 0.0000, 0.0000])
+    """
+
+    def __init__(self, group: int = 4, eps: float = 1e-8) -> None:
+        super().__init__()
+        if isinstance(group, bool) or not isinstance(group, int) or group < 2:
+            raise ValueError(f"group must be an int >= 2, got {group!r}")
+        self.group, self.eps = group, eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2:
+            raise ValueError(f"MinibatchStd expects features (B, F), got shape {tuple(x.shape)}")
+        size = min(self.group, len(x))
+        if len(x) % size:
+            raise ValueError(f"batch size {len(x)} is not divisible by the group size {size}")
+        groups = x.reshape(len(x) // size, size, x.shape[1])                # (B/G, G, F)
+        spread = (groups.var(dim=1, unbiased=False) + self.eps).sqrt().mean(dim=1)  # (B/G,)
+        return torch.cat([x, spread.repeat_interleave(size)[:, None]], dim=1)   # (B, F + 1)
+
+
 def toy_generator(latent_dim: int = 2, hidden: int = 128, layers: int = 3,
                   activation: str = "relu") -> MLP:
     """An MLP generator ``z -> x`` in 2-D."""
@@ -54,9 +96,17 @@ def toy_generator(latent_dim: int = 2, hidden: int = 128, layers: int = 3,
 
 
 def toy_discriminator(hidden: int = 128, layers: int = 3, pack: int = 1,
-                      activation: str = "leaky_relu") -> nn.Module:
-    """An MLP discriminator for 2-D samples, packed (PacGAN-``pack``) when ``pack > 1``."""
+                      activation: str = "leaky_relu", minibatch_std: int = 0) -> nn.Module:
+    """An MLP discriminator for 2-D samples, packed (PacGAN-``pack``) when ``pack > 1``.
+
+    ``minibatch_std = G > 0`` inserts :class:`MinibatchStd` with groups of ``G`` (packs, when
+    packed) after the last hidden layer, which then feeds ``hidden + 1`` features to the logit.
+    """
     net = MLP(2 * pack, 1, hidden, layers, activation=activation)
+    if minibatch_std:
+        if layers < 1:
+            raise ValueError(f"minibatch_std needs layers >= 1, got layers={layers}")
+        net = nn.Sequential(*list(net)[:-1], MinibatchStd(minibatch_std), nn.Linear(hidden + 1, 1))
     return Packed(net, pack) if pack > 1 else net
 
 

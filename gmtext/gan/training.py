@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from gmtext.gan.losses import (LOSSES, discriminator_loss, generator_loss, gradient_penalty,
                                r1_penalty)
-from gmtext.train import Callback, History, _batch_source, fit
+from gmtext.train import EMA, Callback, History, batch_source, fit
 
 __all__ = ["GANHistory", "train_gan", "sample_latent"]
 
@@ -74,7 +74,9 @@ def train_gan(g: nn.Module, d: nn.Module,
               lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), d_steps: int = 1,
               gp_weight: float = 0.0, r1_weight: float = 0.0, decay: bool = False,
               snapshot_every: int = 0,
-              snapshot_z: Tensor | None = None, callbacks: Sequence[Callback] = (),
+              snapshot_z: Tensor | None = None, snapshot_model: nn.Module | None = None,
+              ema: EMA | None = None,
+              callbacks: Sequence[Callback] = (),
               max_seconds: float | None = None,
               progress: bool = True, desc: str = "GAN") -> GANHistory:
     r"""Train generator ``g`` against discriminator ``d`` for ``steps`` generator updates.
@@ -99,6 +101,11 @@ def train_gan(g: nn.Module, d: nn.Module,
         r1_weight: :math:`\gamma` of the R1 penalty (0: off).
         decay: decay both learning rates linearly to zero over ``steps`` (sharper final samples).
         snapshot_every: store ``g(snapshot_z)`` every this many steps (0: never).
+        snapshot_model: the module the snapshots render instead of ``g`` (e.g. ``ema.shadow``).
+        ema: a :class:`gmtext.train.EMA` of ``g``, updated after every generator step; its
+            ``shadow`` is the averaged generator :math:`\bar\theta_t = \beta\bar\theta_{t-1}
+            + (1-\beta)\theta_t` (Yazici et al. 2019, arXiv:1806.04498), which damps the
+            oscillation of the game.
         callbacks: passed to :func:`gmtext.train.fit` (``cb(step, g_loss, history) -> stop?``).
         max_seconds: wall-time cap.
 
@@ -114,7 +121,7 @@ def train_gan(g: nn.Module, d: nn.Module,
     if snapshot_every and snapshot_z is None:
         raise ValueError("snapshot_every needs snapshot_z, the fixed latents to render")
     device = next(g.parameters()).device
-    draw = _batch_source(batches)
+    draw = batch_source(batches)
     betas = (float(betas[0]), float(betas[1]))
     opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas)
@@ -151,13 +158,16 @@ def train_gan(g: nn.Module, d: nn.Module,
         d.requires_grad_(True)
         return l_g
 
+    shown = g if snapshot_model is None else snapshot_model
+
     def snapshot(step: int, _loss: float, _hist: History) -> bool:
         if snapshot_every and step % snapshot_every == 0:
             with torch.no_grad():
-                history.snapshots.append((step, g(snapshot_z.to(device)).cpu()))
+                history.snapshots.append((step, shown(snapshot_z.to(device)).cpu()))
         return False
 
-    inner = fit(generator_step, opt_g, None, steps, callbacks=[snapshot, *callbacks],
+    inner = fit(generator_step, opt_g, None, steps, model=g, ema=ema,
+                callbacks=[snapshot, *callbacks],
                 max_seconds=max_seconds, progress=progress, desc=desc)
     history.loss, history.wall_s = inner.loss, inner.wall_s
     history.stopped_early = inner.stopped_early

@@ -7,7 +7,7 @@ r"""Score matching and Langevin dynamics (chapter 5).
 - :mod:`~gmtext.score.networks`: noise-conditional score networks :math:`s_\theta(x, \sigma)`;
 - :mod:`~gmtext.score.langevin`: Langevin and annealed Langevin samplers;
 - :mod:`~gmtext.score.training`: one training loop for every score model;
-- :mod:`~gmtext.score.evaluate`: Fisher divergence, MMD, mode weights;
+- :mod:`~gmtext.score.evaluate`: Fisher divergence, mode weights, a report against exact samples;
 - :mod:`~gmtext.score.viz`: particle animations and score fields;
 - :mod:`~gmtext.score.digits`: the chapter's digit model and sampler.
 """
@@ -15,7 +15,7 @@ r"""Score matching and Langevin dynamics (chapter 5).
 from gmtext.score.digits import (DIGIT_SIGMAS, digit_score_model, sample_digits,
                                  train_digit_score_model)
 from gmtext.score.ebm import EnergyModel, score_from_log_density
-from gmtext.score.evaluate import fisher_divergence, mmd_rbf, mode_weights, toy_sample_report
+from gmtext.score.evaluate import fisher_divergence, mode_weights, toy_sample_report
 from gmtext.score.langevin import (annealed_langevin_dynamics, langevin_dynamics,
                                    langevin_stationary_variance)
 from gmtext.score.losses import (denoising_score_matching, explicit_score_matching,
@@ -33,7 +33,7 @@ __all__ = [
     "geometric_sigmas", "NoiseConditionalScore", "mlp_score_net", "ConvScoreNet",
     "langevin_dynamics", "annealed_langevin_dynamics", "langevin_stationary_variance",
     "fit_score", "train_ncsn",
-    "fisher_divergence", "mmd_rbf", "mode_weights", "toy_sample_report",
+    "fisher_divergence", "mode_weights", "toy_sample_report",
     "particle_animation", "score_field",
     "DIGIT_SIGMAS", "digit_score_model", "train_digit_score_model", "sample_digits",
 ]

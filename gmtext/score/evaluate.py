@@ -2,17 +2,10 @@ r"""Measuring a score model and a sampler against a known target.
 
 - :func:`fisher_divergence`: :math:`\mathbb E_p\|s_\theta - \nabla\log p\|^2` by Monte Carlo, the
   quantity every score-matching objective minimises (chapter 5, eq. (5.4));
-- :func:`mmd_rbf`: the maximum mean discrepancy with a Gaussian kernel between two sample sets
-  (Gretton et al. 2012), zero iff the laws agree;
 - :func:`mode_weights`: the fraction of samples nearest each mode of a mixture, compared with the
-  true weights by total variation, the measure that exposes Langevin dynamics' wrong mode weights.
-
-Example:
-    >>> import torch
-    >>> g = torch.Generator().manual_seed(0)
-    >>> x, y = torch.randn(500, 2, generator=g), torch.randn(500, 2, generator=g)
-    >>> abs(mmd_rbf(x, y, bandwidth=1.0)) < 0.01
-    True
+  true weights by total variation, the measure that exposes Langevin dynamics' wrong mode weights;
+- :func:`toy_sample_report`: both, plus the kernel MMD of
+  :func:`gmtext.metrics.sample_quality.mmd_rbf`, for one sampler's output.
 """
 
 from __future__ import annotations
@@ -25,8 +18,9 @@ import torch
 from torch import Tensor
 
 from gmtext._validate import check_data as check_points
+from gmtext.metrics.sample_quality import mmd_rbf
 
-__all__ = ["fisher_divergence", "mmd_rbf", "mode_weights", "toy_sample_report"]
+__all__ = ["fisher_divergence", "mode_weights", "toy_sample_report"]
 
 
 def fisher_divergence(score_fn: Callable[[Tensor], Tensor], p: Any, n: int,
@@ -58,34 +52,6 @@ def fisher_divergence(score_fn: Callable[[Tensor], Tensor], p: Any, n: int,
     if not bool(torch.isfinite(sq).all()):
         raise ValueError("score_fn returned NaN or infinite values")
     return float(sq.mean()), float(sq.std() / math.sqrt(n))
-
-
-def mmd_rbf(x: Tensor, y: Tensor, bandwidth: float) -> float:
-    r"""Unbiased estimate of the squared maximum mean discrepancy with a Gaussian kernel.
-
-    .. math:: \mathrm{MMD}^2 = \mathbb E\,k(x, x') + \mathbb E\,k(y, y') - 2\,\mathbb E\,k(x, y),
-              \qquad k(a, b) = \exp\big(-\|a - b\|^2 / (2h^2)\big)
-
-    with the diagonal terms left out of the within-set averages (so it can be slightly negative when
-    the laws agree). Gretton et al., "A Kernel Two-Sample Test", JMLR 2012. Chapter 5.
-
-    Args:
-        x: ``(N, D)`` samples, ``y``: ``(M, D)`` samples (N, M >= 2).
-        bandwidth: :math:`h > 0`, in the units of the data.
-    """
-    x, y = check_points(x).double(), check_points(y).double()
-    if x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
-        raise ValueError(f"need x (N, D), y (M, D) with N, M >= 2, got {tuple(x.shape)}, {tuple(y.shape)}")
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth must be positive, got {bandwidth}")
-
-    def mean_kernel(a: Tensor, b: Tensor, same: bool) -> float:
-        k = torch.exp(-torch.cdist(a, b).pow(2) / (2 * bandwidth**2))
-        if same:
-            return float((k.sum() - k.diagonal().sum()) / (len(a) * (len(a) - 1)))
-        return float(k.mean())
-
-    return mean_kernel(x, x, True) + mean_kernel(y, y, True) - 2 * mean_kernel(x, y, False)
 
 
 def mode_weights(samples: Tensor, means: Tensor, weights: Tensor) -> dict[str, Tensor | float]:
@@ -125,7 +91,7 @@ def toy_sample_report(samples: Tensor, p: Any, generator: torch.Generator,
     - ``weights_tv`` and ``weights_kl`` (:func:`mode_weights`): by the data-processing inequality
       :math:`\mathrm{KL}(\hat\pi\,\|\,\pi)` is a lower bound on :math:`\mathrm{KL}(q\,\|\,p)`, estimated
       without any density of the sampler :math:`q`;
-    - ``mmd`` (:func:`mmd_rbf` against as many fresh exact samples) and ``mmd_floor`` (the same
+    - ``mmd`` (:func:`gmtext.metrics.sample_quality.mmd_rbf` against as many fresh exact samples) and ``mmd_floor`` (the same
       estimate between two exact sample sets: the noise level of the estimate).
 
     Args:
