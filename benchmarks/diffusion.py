@@ -40,8 +40,7 @@ from gmtext.nn.unet import FlatImageModel
 
 #: (toy, training-time power (see gmtext.diffusion.process.sample_times), batch size). On ring8,
 #: power 2 (more small t, where its narrow modes are shaped) and a larger batch (less noise in the
-#: regression target at small t) each lowered the KL at equal steps; width and more steps at
-#: power 1 did not.
+#: regression target at small t) each lowered the KL at equal steps; a wider network did not.
 TOYS = (("ring8", 2.0, 1024), ("grid25_wide", 1.0, 512))
 
 
