@@ -53,9 +53,9 @@ from gmtext.train import EMA
 __all__ = ["COMMON", "RECIPES", "FIX", "GridRun", "train_grid_gan", "coverage",
            "training_animation"]
 
-#: Settings shared by all methods: 3x128 MLPs, z in R^2, Adam(1e-3, betas (0.5, 0.9)), batch 256,
+#: Settings shared by all methods (3x128 MLPs, z in R^2, Adam(1e-3, betas (0.5, 0.9)), batch 256,
 #: constant learning rate (a linear decay, ``decay=True``, covered fewer modes in our runs), and
-#: an EMA of the generator with ``ema_decay`` tracked beside the last iterate in every run.
+#: an EMA of the generator with ``ema_decay`` tracked beside the last iterate in every run).
 COMMON: dict[str, object] = {"hidden": 128, "layers": 3, "latent_dim": 2, "batch_size": 256,
                              "lr": 1e-3, "betas": (0.5, 0.9), "decay": False, "pack": 1,
                              "minibatch_std": 0, "ema_decay": 0.999, "sample_average": False}
