@@ -7,7 +7,8 @@ Usage::
     python -m benchmarks --json               # one JSON object per row
 
 A benchmark is a module ``benchmarks/<name>.py`` with ``run(profile: str) -> list[dict]``; each row
-has at least the keys of :data:`KEYS`. The trilemma chapter reads these rows.
+has at least the keys of :data:`KEYS`, and ``target`` (``"<= x"`` or ``">= x"``) where a number has
+one (:func:`benchmarks.with_targets`). The trilemma chapter reads these rows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pkgutil
 import sys
 import time
 from pathlib import Path
+
+from benchmarks import target_met
 
 KEYS = ("benchmark", "model", "dataset", "metric", "value", "unit", "wall_s", "profile", "device")
 PROFILES = ("quick", "default", "full")
@@ -43,9 +46,17 @@ def run_one(name: str, profile: str) -> list[dict]:
     return rows
 
 
+def _target(row: dict) -> str:
+    """The row's target and whether the value meets it ("<= 0.02 met", "<= 97 MISSED"), or ""."""
+    if "target" not in row:
+        return ""
+    return f"{row['target']} {'met' if target_met(row['value'], row['target']) else 'MISSED'}"
+
+
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table of the rows (value with 4 significant digits, ± se when present)."""
-    header = ["benchmark", "model", "dataset", "metric", "value", "unit", "wall_s"]
+    """A plain-text table of the rows (value with 4 significant digits, ± se when present, and the
+    target of the issue that asked for the number, with whether it was met)."""
+    header = ["benchmark", "model", "dataset", "metric", "value", "unit", "wall_s", "target"]
     body = []
     for r in rows:
         value = f"{r['value']:.4g}" if isinstance(r["value"], float) else str(r["value"])
@@ -53,7 +64,7 @@ def format_table(rows: list[dict]) -> str:
             value += f" ± {r['se']:.2g}"
         wall = f"{r['wall_s']:.1f}" if isinstance(r["wall_s"], (int, float)) else str(r["wall_s"])
         body.append([str(r["benchmark"]), str(r["model"]), str(r["dataset"]), str(r["metric"]),
-                     value, str(r["unit"]), wall])
+                     value, str(r["unit"]), wall, _target(r)])
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -10,7 +10,8 @@ discrete-time DDPM bound (T = 1000) on the same kind of samples, an upper bound 
 Digits (signed scale y = 2(x + u)/17 - 1, MLP epsilon-network): Frechet distance in the digit
 classifier's features (``fd``), ``precision`` and ``recall`` against the test split, for DDPM
 (ancestral), DDIM (eta = 0) and the probability-flow ODE sampler (2nd-order Adams-Bashforth)
-at several NFE; ``sample_ms`` per image; ``test_nll``: the ODE log-likelihood (Hutchinson trace)
+at several NFE; ``sample_ms`` per image; ``fd_ratio``: the best Frechet distance at <= 25 NFE
+over that of 1000 DDPM steps; ``test_nll``: the ODE log-likelihood (Hutchinson trace)
 of uniformly dequantized test digits on the 0..16 scale (DATA.md), an upper bound on the
 discrete NLL, averaged over two dequantizations; its ``test_nll_median`` and the fraction of test
 digits scored worse than the uniform law (``above_uniform``), for the network as trained
@@ -25,6 +26,7 @@ import time
 
 import torch
 
+from benchmarks import with_targets
 from gmtext import config
 from gmtext.data import toy
 from gmtext.data.images import digits
@@ -37,6 +39,13 @@ from gmtext.metrics import (bits_per_dim, digit_features, digits_frechet_distanc
                             precision_recall)
 from gmtext.nn import ConditionalMLP
 from gmtext.nn.unet import FlatImageModel
+
+#: The chapter's targets: PF-ODE KL <= 0.04 nats on grid25_wide and <= 0.02 on ring8 (stretch:
+#: <= 0.02 on both); some sampler with <= 25 NFE within 5 % of the 1000-step DDPM Frechet distance.
+TARGETS = {(model, name, "kl", "nats"): target
+           for model in ("mlp-eps", "mlp-eps-clipped")
+           for name, target in (("grid25_wide", "<= 0.04"), ("ring8", "<= 0.02"))}
+TARGETS[("mlp-eps/best<=25nfe", "digits", "fd_ratio", "of ddpm/1000nfe")] = "<= 1.05"
 
 #: (toy, training-time power (see gmtext.diffusion.process.sample_times), batch size). On ring8,
 #: power 2 (more small t, where its narrow modes are shaped) and a larger batch (less noise in the
@@ -69,7 +78,7 @@ def toy_model(name: str, power: float, steps: int, seconds: float, generator: to
 
 def _toys(profile: str) -> list[dict]:
     rows, vp = [], VPSchedule()
-    n_test, ode_steps = config.budget("diffusion.n_test", profile), config.budget("diffusion.ode_steps", profile)
+    n_test, ode_steps = config.budget("diffusion.n_test", profile), config.budget("diffusion.bench_ode_steps", profile)
     for name, power, batch_size in TOYS:
         gen = config.seed_everything(0)
         p, ema, hist = toy_model(name, power, config.budget("diffusion.bench_toy_steps", profile),
@@ -109,17 +118,24 @@ def _digits(profile: str) -> list[dict]:
     real = digit_features(digits("test"))
     samplers = {"ddpm": DDPMSampler(disc, clip_sample=1.0), "ddim": DDIMSampler(disc, clip_sample=1.0),
                 "ode": ProbabilityFlowSampler(vp)}
+    fd = {}
     for name, sampler in samplers.items():
         for nfe in (10, 25, 50, 100, 1000):
             start = time.perf_counter()
             x = signed_to_digits(sample(ema, sampler, (n, 1, 8, 8), nfe, torch.Generator().manual_seed(3)))
             ms = 1e3 * (time.perf_counter() - start) / n
             pr = precision_recall(real, digit_features(x))
-            for metric, value in (("fd", digits_frechet_distance(x)), ("precision", pr["precision"]),
+            fd[name, nfe] = digits_frechet_distance(x)
+            for metric, value in (("fd", fd[name, nfe]), ("precision", pr["precision"]),
                                   ("recall", pr["recall"]), ("sample_ms", ms)):
                 rows.append(_row(profile, f"mlp-eps/{name}/{nfe}nfe", "digits", metric, value,
                                  "ms/image" if metric == "sample_ms" else "", ms * n / 1e3, nfe=nfe))
-    x_test, ode_steps = digits("test"), config.budget("diffusion.ode_steps", profile)
+    # the few-step target: the best sampler at <= 25 NFE against 1000 ancestral DDPM steps
+    best = min((key for key in fd if key[1] <= 25), key=fd.get)
+    rows.append(_row(profile, "mlp-eps/best<=25nfe", "digits", "fd_ratio",
+                     fd[best] / fd["ddpm", 1000], "of ddpm/1000nfe", 0.0,
+                     sampler=best[0], nfe=best[1]))
+    x_test, ode_steps = digits("test"), config.budget("diffusion.bench_ode_steps", profile)
     uniform = 64 * math.log(17)
     for model, net in (("mlp-eps/ode", ema), ("mlp-eps-clipped/ode", ClippedDenoiser(ema, vp, bound=1.0))):
         start = time.perf_counter()
@@ -139,4 +155,4 @@ def _digits(profile: str) -> list[dict]:
 def run(profile: str) -> list[dict]:
     """All rows of the diffusion benchmark for ``profile`` (quick | default | full)."""
     torch.set_num_threads(1)                     # one thread: faster on a shared machine
-    return _toys(profile) + _digits(profile)
+    return with_targets(_toys(profile) + _digits(profile), TARGETS)

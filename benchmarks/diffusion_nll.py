@@ -26,12 +26,17 @@ import time
 
 import torch
 
+from benchmarks import with_targets
 from gmtext import config
 from gmtext.data.images import digits
 from gmtext.diffusion.discrete import DiscreteDenoiser, EpsilonDenoiser
 from gmtext.diffusion.vdm import VDM, LinearLogSNR, train_vdm
 from gmtext.metrics import bits_per_dim
 from gmtext.mle import categorical_log_prob, categorical_mle
+
+#: The chapter's target: a bound <= 92 nats (stretch: <= 88) with <= 120 s of training.
+TARGETS = {("vdm-discrete", "digits", "test_nll", "nats/image"): "<= 92",
+           ("vdm-discrete", "digits", "train_s", "s"): "<= 120"}
 
 DENOISERS = {"vdm-discrete": lambda: DiscreteDenoiser(hidden=512, layers=3),
              "vdm-epsilon": lambda: EpsilonDenoiser(hidden=512, layers=3)}
@@ -81,4 +86,4 @@ def run(profile: str) -> list[dict]:
     exact = -float(categorical_log_prob(digits("test").reshape(-1, 64), table).mean())
     rows.append(_row(profile, "per-pixel-categorical", "test_nll", exact, "nats/image", 0.0,
                      kind="exact"))
-    return rows
+    return with_targets(rows, TARGETS)

@@ -24,11 +24,21 @@ import time
 
 import torch
 
+from benchmarks import with_targets
 from gmtext import config
 from gmtext.data import toy
 from gmtext.data.images import digits
 from gmtext.flows import digits_flow, mean_nll, realnvp, spline_flow, train_flow
 from gmtext.metrics import bits_per_dim, kl_mc
+
+#: The chapter's targets: KL <= 0.02 nats on grid25_wide and ring8 (stretch: <= 0.01), the
+#: stretch <= 0.05 on grid25; a dequantized digits bound <= 97 nats (stretch: <= 94) within 90 s.
+TARGETS = {("spline-swap", "grid25_wide", "kl", "nats"): "<= 0.02",
+           ("spline-rotation", "ring8", "kl", "nats"): "<= 0.02",
+           ("spline-swap", "grid25", "kl", "nats"): "<= 0.05",
+           ("*", "digits", "test_nll", "nats/image"): "<= 97",
+           ("*", "digits", "test_nll_iw", "nats/image"): "<= 97",
+           ("*", "digits", "train_s", "s"): "<= 90"}
 
 #: (toy, model name, builder, learning rate)
 TOY_RUNS = (
@@ -113,4 +123,5 @@ def run(profile: str) -> list[dict]:
     """All rows of the flow benchmark for ``profile`` (quick | default | full)."""
     torch.set_num_threads(1)
     # one thread: faster on a shared machine
-    return _toys(profile) + _digits(profile, "permutation") + _digits(profile, "linear")
+    rows = _toys(profile) + _digits(profile, "permutation") + _digits(profile, "linear")
+    return with_targets(rows, TARGETS)

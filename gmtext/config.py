@@ -92,6 +92,7 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "diffusion.digits_seconds": (5, 40, 600),         # wall-time cap of the digit fit
     "diffusion.n_test": (2000, 10000, 20000),         # fresh samples of each PF-ODE KL (DATA.md: >= 1e4)
     "diffusion.ode_steps": (20, 25, 100),             # RK4 steps of the PF-ODE likelihood
+    "diffusion.bench_ode_steps": (20, 100, 200),      # RK4 steps of the benchmark PF-ODE likelihood
     "diffusion.n_samples": (200, 1000, 2000),         # generated digits per Frechet distance
     "diffusion.ref_steps": (100, 250, 1000),          # DDPM steps of the notebook reference (benchmark: 1000)
     "diffusion.anim_frames": (6, 30, 50),             # frames of the reverse-process animations

@@ -47,3 +47,16 @@ def test_unknown_benchmark_is_an_error(fake_benchmark):
 
 def test_real_benchmarks_are_discovered():
     assert "notebooks" in runner.available()
+
+
+def test_targets_are_marked_met_or_missed(fake_benchmark, capsys):
+    from benchmarks import target_met, with_targets
+    fake_benchmark.run = lambda profile: with_targets(
+        [dict(ROW, model="a", value=0.5), dict(ROW, model="b", value=2.0), dict(ROW, metric="x")],
+        {("*", "d", "nll", "nats"): "<= 1"})
+    runner.main(["fake"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "<= 1 met" in lines[2] and "<= 1 MISSED" in lines[3] and "<= 1" not in lines[4]
+    assert target_met(20, ">= 20") and not target_met(0.7, ">= 0.71")
+    with pytest.raises(ValueError, match="<= x"):
+        target_met(1.0, "< 2")
