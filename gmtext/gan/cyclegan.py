@@ -188,21 +188,24 @@ def train_cyclegan(model: CycleGAN, batches: Iterable[tuple[Tensor, Tensor]], st
 
 
 def train_style_cyclegan(steps: int, *, channels: int = 16, blocks: int = 2, seed: int = 0,
-                         batch_size: int = 64, identity_weight: float = 5.0,
-                         max_seconds: float | None = None, device: torch.device | str = "cpu",
+                         batch_size: int = 64, cycle_weight: float = 10.0,
+                         identity_weight: float = 5.0, max_seconds: float | None = None, device: torch.device | str = "cpu",
                          progress: bool = True) -> tuple[CycleGAN, CycleHistory]:
     """Train a :class:`CycleGAN` between the two unpaired domains of :mod:`gmtext.data.styles`.
 
     A = plain digits, B = bold negatives, each a disjoint half of the train split, on [-1, 1]
-    (:func:`gmtext.gan.nets.to_gan_scale`). Returns the model in eval mode and its history.
+    (:func:`gmtext.gan.nets.to_gan_scale`). ``cycle_weight`` and ``identity_weight`` weigh the
+    terms of the full objective (:func:`train_cyclegan`); 0 removes a term. Returns the model in
+    eval mode and its history.
     """
     gen = config.seed_everything(seed)
     (a, _), (b, _) = unpaired_domains("train", seed=seed)
     model = CycleGAN(channels, blocks).to(device)
     source_a = minibatches(to_gan_scale(a), batch_size=batch_size, generator=gen)
     source_b = minibatches(to_gan_scale(b), batch_size=batch_size, generator=gen)
-    hist = train_cyclegan(model, zip(source_a, source_b), steps, identity_weight=identity_weight,
-                          max_seconds=max_seconds, progress=progress)
+    hist = train_cyclegan(model, zip(source_a, source_b), steps, cycle_weight=cycle_weight,
+                          identity_weight=identity_weight, max_seconds=max_seconds,
+                          progress=progress)
     return model.eval(), hist
 
 
