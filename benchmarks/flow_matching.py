@@ -15,7 +15,6 @@ samples at each NFE; ``sample_ms`` per image for FM Euler at NFE 8.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -26,10 +25,10 @@ from gmtext.data.images import digits
 from gmtext.diffusion import VPSchedule
 from gmtext.diffusion.training import digits_to_signed, signed_to_digits, train_diffusion
 from gmtext.flow_matching import equal_nfe_samples, train_flow_matching
-from gmtext.metrics import digits_frechet_distance, kl_mc
+from gmtext.metrics import digits_frechet_distance, kl_mc, mmd_rbf
 from gmtext.nn import ConditionalMLP
 from gmtext.ode import log_prob_by_ode, odeint
-from gmtext.metrics import mmd_rbf
+from gmtext.vae import normal_log_prob
 
 NFES = (1, 2, 4, 8, 16, 32)
 
@@ -51,10 +50,6 @@ def _pair(data: torch.Tensor, dim: int, hidden: int, steps: int, seconds: float,
     return fm, dm, fm_hist.wall_s, dm_hist.wall_s
 
 
-def _standard_normal(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * z.pow(2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
-
-
 def _toys(profile: str) -> list[dict]:
     rows = []
     steps, seconds = config.budget("fm.toy_steps", profile), 3 * config.budget("fm.toy_seconds", profile)
@@ -72,7 +67,7 @@ def _toys(profile: str) -> list[dict]:
                                  "mmd^2", 0.0, nfe=nfe))
         start = time.perf_counter()
         times = torch.linspace(1, 0, ode_steps + 1)
-        kl, se = kl_mc(p, lambda x: log_prob_by_ode(fm, x, times, _standard_normal),
+        kl, se = kl_mc(p, lambda x: log_prob_by_ode(fm, x, times, normal_log_prob),
                        config.budget("fm.bench_n_test", profile), gen)
         rows.append(_row(profile, "flow-matching-ode", name, "kl", kl, "nats",
                          time.perf_counter() - start, se=round(se, 5), ode_steps=ode_steps))

@@ -268,12 +268,19 @@ def straightness(trajectory: Tensor, times: Tensor) -> Tensor:
 
 
 def path_length_ratio(trajectory: Tensor) -> Tensor:
-    r"""Mean ratio of path length to end-to-end distance of trajectories ``(K+1, N, D)``; 1 = straight."""
+    r"""Total path length over total end-to-end distance of trajectories ``(K+1, N, D)``:
+    :math:`\sum_n \sum_k\|x^n_{k+1} - x^n_k\| / \sum_n\|x^n_K - x^n_0\|`, 1 when every path is straight.
+
+    A ratio of sums, not a mean of ratios, so that a path whose end points almost coincide cannot
+    dominate. Chapter 6.x, "Straight paths".
+    """
     if trajectory.ndim != 3 or trajectory.shape[0] < 2:
         raise ValueError(f"need a trajectory (K+1, N, D), got {tuple(trajectory.shape)}")
-    length = trajectory.diff(dim=0).norm(dim=-1).sum(0)                    # (N,)
-    chord = (trajectory[-1] - trajectory[0]).norm(dim=-1).clamp_min(1e-12)
-    return (length / chord).mean()
+    length = trajectory.diff(dim=0).norm(dim=-1).sum()
+    chord = (trajectory[-1] - trajectory[0]).norm(dim=-1).sum()
+    if float(chord) == 0.0:
+        raise ValueError("every trajectory ends where it starts: the ratio is undefined")
+    return length / chord
 
 
 def _check_pair(x0: Tensor, x1: Tensor) -> None:
