@@ -145,6 +145,18 @@ def test_bad_inputs_raise_clear_errors() -> None:
         flow.sample(3, temperature=0.0)
     with pytest.raises(ValueError, match="positive int"):
         flow.sample(0)
+    for layer in (Rotation, ActNorm, InvertibleLinear, Reverse):
+        with pytest.raises(ValueError, match="dim must be a positive int"):
+            layer(0)
+    with pytest.raises(ValueError, match="alpha"):
+        Logit(2, scale=17.0, alpha=0.5)
+    zeros = torch.zeros(9, 5)
+    with pytest.raises(ValueError, match=r"slopes \(\.\.\., K-1\)"):
+        rational_quadratic_spline(torch.zeros(9), zeros, zeros, zeros)
+    with pytest.raises(ValueError, match="do not match inputs"):
+        rational_quadratic_spline(torch.zeros(8), zeros, zeros, zeros[:, :4])
+    with pytest.raises(ValueError, match="bound must be positive"):
+        soft_clamp(torch.zeros(3), 0.0)
     with pytest.raises(ValueError, match="same dimension"):
         Compose([Reverse(2), Reverse(3)])
     with pytest.raises(TypeError, match="dequantize_data"):
