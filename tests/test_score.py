@@ -279,3 +279,16 @@ def test_digit_sampler_shape_scale_and_errors():
     assert torch.equal(x, sample_digits(model, 4, 1, _gen()))
     with pytest.raises(ValueError, match="positive int"):
         sample_digits(model, 0, 1, _gen())
+
+
+def test_every_parameter_of_the_score_networks_is_trained():
+    """No block is dead or kept outside the module (where no optimiser would see it)."""
+    from gmtext.diffusion.training import gradient_check
+    from gmtext.score.digits import digit_score_model
+    gen = torch.Generator().manual_seed(0)
+    sigmas = geometric_sigmas(2.0, 0.05, 5)
+    cases = ((NoiseConditionalScore(mlp_score_net(2)), torch.randn(64, 2, generator=gen)),
+             (digit_score_model(channels=8, blocks=1), torch.rand(16, 64, generator=gen)))
+    for model, x in cases:
+        report = gradient_check(model, ncsn_loss(model, x, sigmas, gen))
+        assert report == {"no_gradient": [], "unregistered": []}, report
