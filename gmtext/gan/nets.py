@@ -91,7 +91,7 @@ class MinibatchStd(nn.Module):
 
 def toy_generator(latent_dim: int = 2, hidden: int = 128, layers: int = 3,
                   activation: str = "relu") -> MLP:
-    """An MLP generator ``z -> x`` in 2-D."""
+    """An MLP generator ``z -> x`` in 2-D, :math:`x = G(z)` of the game (chapter 3, eq. (3.1))."""
     return MLP(latent_dim, 2, hidden, layers, activation=activation)
 
 
