@@ -14,7 +14,7 @@ The adversarial terms make translations look like the target domain; the cycle t
 translation keep enough of the input to undo it, which is what preserves content without pairs.
 Here the adversarial terms use the non-saturating loss (the paper uses least squares); the cycle
 weight :math:`\lambda_\text{cyc} = 10` is the paper's, the identity weight is
-:math:`0.5\,\lambda_\text{cyc}` in the paper, a knob here. Derived in chapter 3, eq. (3.12).
+:math:`0.5\,\lambda_\text{cyc}` in the paper, a knob here. Derived in chapter 3, eq. (3.15).
 
 Example:
     >>> import torch
@@ -52,7 +52,7 @@ def _l1(x: Tensor, y: Tensor, name: str) -> Tensor:
 def cycle_loss(x: Tensor, reconstruction: Tensor) -> Tensor:
     r"""Cycle-consistency loss :math:`\mathbb E\|F(G(x)) - x\|_1` (mean absolute error per pixel).
 
-    Zhu et al. (2017), eq. (2). Derived in chapter 3, eq. (3.11).
+    Zhu et al. (2017), eq. (2). Derived in chapter 3, eq. (3.14).
 
     Example:
         >>> cycle_loss(torch.zeros(2, 3), torch.ones(2, 3))
@@ -65,7 +65,7 @@ def identity_loss(x: Tensor, translated: Tensor) -> Tensor:
     r"""Identity loss :math:`\mathbb E\|G(b) - b\|_1`: a target-domain image should pass unchanged.
 
     Zhu et al. (2017), section 5.2 (from Taigman et al. 2017); it stops the generators from
-    changing what already looks right, e.g. the overall tone. Derived in chapter 3, eq. (3.12).
+    changing what already looks right, e.g. the overall tone. Derived in chapter 3, eq. (3.15).
     """
     return _l1(translated, x, "identity_loss")
 
@@ -153,7 +153,7 @@ def train_cyclegan(model: CycleGAN, batches: Iterable[tuple[Tensor, Tensor]], st
 
     ``batches`` yields unpaired pairs of image batches on [-1, 1] (same batch size), e.g.
     ``zip(minibatches(a, ...), minibatches(b, ...))`` or a function ``step -> (a, b)``.
-    Adam with the paper's lr 2e-4 and betas (0.5, 0.999). Derived in chapter 3, eq. (3.12).
+    Adam with the paper's lr 2e-4 and betas (0.5, 0.999). Derived in chapter 3, eq. (3.15).
     """
     if cycle_weight < 0 or identity_weight < 0:
         raise ValueError(f"weights must be >= 0, got {cycle_weight} and {identity_weight}")

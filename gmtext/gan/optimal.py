@@ -7,7 +7,7 @@ For a fixed generator with density :math:`p_g`, the discriminator maximising
 
 and at it :math:`V(D^*, G) = -\log 4 + 2\,\mathrm{JSD}(p_\text{data}\,\|\,p_g)`
 (Goodfellow et al. 2014, arXiv:1406.2661, Proposition 1 and Theorem 1; chapter 3,
-eqs. (3.2)-(3.4)). Chapter 3 checks both with two known 1-D densities.
+eqs. (3.2)-(3.3); the JSD is eq. (3.4)). Chapter 3 checks both with two known 1-D densities.
 
 Example:
     >>> import torch
@@ -83,7 +83,7 @@ def value_at_optimum(x_data: Tensor, x_g: Tensor, log_p_data: LogDensity,
                      log_p_g: LogDensity) -> Tensor:
     r""":math:`V(D^*, G)` by Monte Carlo on samples ``x_data ~ p_data`` and ``x_g ~ p_g``.
 
-    Equals :math:`-\log 4 + 2\,\mathrm{JSD}(p_\text{data}\|p_g)` (chapter 3, eq. (3.4)), up to
+    Equals :math:`-\log 4 + 2\,\mathrm{JSD}(p_\text{data}\|p_g)` (chapter 3, eq. (3.3)), up to
     Monte Carlo error; compare with :func:`gmtext.divergences.jsd`.
     """
     return game_value(optimal_logit(x_data, log_p_data, log_p_g),

@@ -13,7 +13,7 @@ StyleGAN2 (Karras et al. 2020, arXiv:1912.04958, eqs. (1)-(3)) moves the scaling
 convolution weights, :math:`w'_{ijk} = s_i w_{ijk}`, and **demodulates**,
 :math:`w''_{ijk} = w'_{ijk} / \sqrt{\sum_{i,k} w'^2_{ijk} + \epsilon}`, so that unit-variance
 inputs give unit-variance outputs without normalising activations. Derived in chapter 3,
-section "What complex GANs add", eqs. (3.13)-(3.14).
+section "What complex GANs add", eqs. (3.16)-(3.17).
 
 Example:
     >>> import torch
