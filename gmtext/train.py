@@ -150,6 +150,21 @@ def minibatches(*tensors: Tensor, batch_size: int,
             yield batch[0] if len(batch) == 1 else batch
 
 
+def _end_bar(bar: tqdm, n: int, reason: str) -> None:
+    """Show a bar stopped before its total as complete at ``n`` steps, with the reason.
+
+    A part-full bar is drawn as a failure (red in a notebook), but a budget or early stopping
+    ending a fit is the plan, not an error.
+    """
+    if bar.disable:
+        return
+    start = bar.start_t
+    bar.reset(total=n)
+    bar.start_t = start              # keep the elapsed time and rate of the whole run
+    bar.update(n)
+    bar.set_postfix_str(f"{bar.postfix}, {reason}" if bar.postfix else reason)
+
+
 def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
         batches: Iterable[Any] | Callable[[int], Any] | None, steps: int, *,
         model: nn.Module | None = None, ema: EMA | None = None,
@@ -183,8 +198,8 @@ def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
         raise ValueError("pass model=... when using ema or clip_grad_norm")
     draw = batch_source(batches)
     history, start = History(), time.perf_counter()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
-    for step in bar:
+    bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=0.5)
+    for step in range(steps):
         loss = loss_fn() if draw is None else loss_fn(draw(step))
         if not torch.isfinite(loss):
             raise ValueError(f"loss is {loss.item()} at step {step}: training diverged "
@@ -199,11 +214,13 @@ def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
         history.loss.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
+        bar.update(1)
         stop = any([bool(cb(step, history.loss[-1], history)) for cb in callbacks])
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            stop = True
-        if stop:
+        timed_out = max_seconds is not None and time.perf_counter() - start > max_seconds
+        if stop or timed_out:
             history.stopped_early = step + 1 < steps
+            if history.stopped_early:
+                _end_bar(bar, step + 1, "time cap" if timed_out and not stop else "early stop")
             break
     bar.close()
     for cb in callbacks:

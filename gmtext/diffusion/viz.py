@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.animation
 import numpy as np
 import torch
@@ -49,7 +51,12 @@ def reverse_animation(path: Tensor, times: Tensor, *, bounds: tuple[float, float
         raise ValueError(f"path must be (F, N, 2) points or (F, N, C, H, W) images, got {tuple(path.shape)}")
     if times.shape != (path.shape[0],):
         raise ValueError(f"times must have shape ({path.shape[0]},), got {tuple(times.shape)}")
-    fig = Figure(figsize=(3.8, 3.8), layout="constrained")
+    size = (3.8, 3.8)
+    if path.ndim == 5:                  # a grid of images: a canvas of the grid's shape
+        cols = nrow or math.ceil(math.sqrt(path.shape[1]))
+        rows = math.ceil(path.shape[1] / cols)
+        size = (0.6 * cols + 0.4, 0.6 * rows + 0.6)
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     if path.ndim == 3:
         points = path.detach().cpu().numpy()
