@@ -67,10 +67,11 @@ def _grid(profile: str) -> list[dict]:
 def _digits(profile: str) -> list[dict]:
     rows = []
     n = config.budget("gan.samples", profile)
-    steps = config.budget("gan.digits_steps", profile)
+    steps = {False: config.budget("gan.digits_steps", profile),
+             True: config.budget("gan.cond_steps", profile)}
     real = digit_features(digits("test"))
     for conditional in (False, True):
-        g, hist = train_digit_gan(steps, conditional=conditional, progress=False)
+        g, hist = train_digit_gan(steps[conditional], conditional=conditional, progress=False)
         labels = torch.arange(n) % 10 if conditional else None
         start = time.perf_counter()
         x = sample_digits(g, n, torch.Generator().manual_seed(1), labels)

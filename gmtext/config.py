@@ -68,7 +68,8 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "gan.grid_min_modes": (0, 20, 20),            # modes of 25 the fix must cover (quick: untrained)
     "gan.anim_frames": (4, 25, 40),               # snapshots in the grid25 training animation
     "gan.bench_seeds": (1, 3, 5),                 # seeds of the grid25 benchmark
-    "gan.digits_steps": (100, 2000, 6000),        # generator steps of the DCGAN and conditional GAN
+    "gan.digits_steps": (100, 2000, 6000),        # generator steps of the DCGAN
+    "gan.cond_steps": (100, 1200, 6000),          # generator steps of the conditional GAN (learns faster)
     "gan.cycle_steps": (60, 600, 3000),           # steps of the CycleGAN
     "gan.samples": (200, 1000, 2000),             # generated digits for the Frechet distance
     # chapter 5: score matching
