@@ -48,8 +48,10 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "vae.grad_samples": (1000, 20000, 100000),    # single-sample gradient estimates per estimator
     "vae.anim_frames": (6, 24, 40),               # frames of the interpolation animation
     # chapter 4: normalizing flows (steps are caps; the *_seconds rows bound wall time on 2 cores)
-    "flows.toy_steps": (150, 1500, 10000),        # Adam steps of each 2-D flow (fresh samples each)
-    "flows.toy_seconds": (4, 20, 300),            # safety cap on each 2-D flow fit (steps decide)
+    "flows.toy_steps": (150, 1000, 10000),        # Adam steps of each 2-D spline flow (fresh samples each)
+    "flows.ring_steps": (150, 800, 10000),        # Adam steps of the ring8 spline flow (6 layers: slower)
+    "flows.affine_steps": (100, 600, 5000),       # Adam steps of each 2-D affine flow (the failure case)
+    "flows.toy_seconds": (4, 45, 300),            # safety cap on each 2-D flow fit (steps decide)
     "flows.n_train": (5000, 50000, 200000),       # samples for the best single Gaussian on a toy
     "flows.n_test": (10000, 20000, 100000),       # fresh samples of each KL estimate (DATA.md: >= 1e4)
     "flows.digits_steps": (200, 20000, 50000),    # step cap of the digit flows (early stopping ends them)
@@ -80,17 +82,17 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "score.toy_steps": (150, 600, 5000),          # Adam steps of the implicit / sliced 2-D score models
     "score.dsm_steps": (600, 2000, 5000),         # Adam steps of the single-level 2-D DSM model
     "score.ncsn_steps": (300, 3000, 10000),       # Adam steps of each 2-D noise-conditional model
-    "score.toy_seconds": (4, 25, 120),            # wall-time cap of each 2-D fit
+    "score.toy_seconds": (4, 22, 120),            # wall-time cap of each 2-D fit
     "score.steps_per_level": (10, 50, 100),       # annealed Langevin steps per noise level, toys
     "score.digits_steps": (100, 1500, 8000),      # Adam steps of the digit score network
-    "score.digits_seconds": (8, 100, 600),        # wall-time cap of the digit score network
+    "score.digits_seconds": (8, 70, 600),         # wall-time cap of the digit score network
     "score.digits_samples": (100, 500, 2000),     # generated digits for the Frechet distance
     "score.digits_steps_per_level": (5, 20, 40),  # annealed Langevin steps per level, digits
     # chapter 6: diffusion models
     "diffusion.toy_steps": (300, 4000, 20000),        # Adam steps of each 2-D epsilon-network
-    "diffusion.toy_seconds": (4, 25, 300),            # wall-time cap of each 2-D fit
+    "diffusion.toy_seconds": (4, 21, 300),            # wall-time cap of each 2-D fit
     "diffusion.digits_steps": (200, 3000, 20000),     # Adam steps of the digit epsilon-network
-    "diffusion.digits_seconds": (5, 40, 600),         # wall-time cap of the digit fit
+    "diffusion.digits_seconds": (5, 34, 600),         # wall-time cap of the digit fit
     "diffusion.n_test": (2000, 10000, 20000),         # fresh samples of each PF-ODE KL (DATA.md: >= 1e4)
     "diffusion.ode_steps": (20, 25, 100),             # RK4 steps of the PF-ODE likelihood
     "diffusion.bench_ode_steps": (20, 100, 200),      # RK4 steps of the benchmark PF-ODE likelihood
