@@ -60,3 +60,17 @@ def test_targets_are_marked_met_or_missed(fake_benchmark, capsys):
     assert target_met(20, ">= 20") and not target_met(0.7, ">= 0.71")
     with pytest.raises(ValueError, match="<= x"):
         target_met(1.0, "< 2")
+
+
+def test_benchmark_page_marks_missed_targets():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_page.py"
+    spec = importlib.util.spec_from_file_location("benchmark_page", path)
+    page = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page)
+    rows = [dict(ROW, value=0.5, target="<= 1"), dict(ROW, value=2.0, target="<= 1"), dict(ROW)]
+    text = page.render(rows, "a test machine")
+    targets = text.split("## Targets")[1].split("## ")[0]
+    assert targets.count("≤ 1 met") == 1 and targets.count("≤ 1 **missed**") == 1
+    assert "a test machine" in text and text.count("| m | d | nll |") == 5
