@@ -84,15 +84,15 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "score.ncsn_steps": (300, 3000, 10000),       # Adam steps of each 2-D noise-conditional model
     "score.toy_seconds": (4, 22, 120),            # wall-time cap of each 2-D fit
     "score.steps_per_level": (10, 50, 100),       # annealed Langevin steps per noise level, toys
-    "score.digits_steps": (100, 1500, 8000),      # Adam steps of the digit score network
-    "score.digits_seconds": (8, 70, 600),         # wall-time cap of the digit score network
+    "score.digits_steps": (100, 1100, 8000),      # Adam steps of the digit score network
+    "score.digits_seconds": (8, 150, 600),        # safety cap of the digit score network (steps decide)
     "score.digits_samples": (100, 500, 2000),     # generated digits for the Frechet distance
     "score.digits_steps_per_level": (5, 20, 40),  # annealed Langevin steps per level, digits
     # chapter 6: diffusion models
-    "diffusion.toy_steps": (300, 4000, 20000),        # Adam steps of each 2-D epsilon-network
-    "diffusion.toy_seconds": (4, 21, 300),            # wall-time cap of each 2-D fit
-    "diffusion.digits_steps": (200, 3000, 20000),     # Adam steps of the digit epsilon-network
-    "diffusion.digits_seconds": (5, 34, 600),         # wall-time cap of the digit fit
+    "diffusion.toy_steps": (300, 2600, 20000),        # Adam steps of each 2-D epsilon-network
+    "diffusion.toy_seconds": (4, 45, 300),            # safety cap of each 2-D fit (steps decide)
+    "diffusion.digits_steps": (200, 1400, 20000),     # Adam steps of the digit epsilon-network
+    "diffusion.digits_seconds": (5, 70, 600),         # safety cap of the digit fit (steps decide)
     "diffusion.n_test": (2000, 10000, 20000),         # fresh samples of each PF-ODE KL (DATA.md: >= 1e4)
     "diffusion.ode_steps": (20, 25, 100),             # RK4 steps of the PF-ODE likelihood
     "diffusion.bench_ode_steps": (20, 100, 200),      # RK4 steps of the benchmark PF-ODE likelihood
