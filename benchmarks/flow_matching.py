@@ -2,7 +2,7 @@
 
 Every comparison pits a flow-matching velocity network against a diffusion epsilon-network of the
 same size (``gmtext.nn.ConditionalMLP``) trained for the same number of steps with the same recipe
-(Adam, cosine decay, EMA), sampling from the same noise (``gmtext.flow_matching.equal_nfe_samples``).
+(Adam, cosine decay, EMA), sampling from the same noise (``gmtext.recipes.flow_matching.equal_nfe_samples``).
 
 Toys (``ring8``, ``grid25_wide``): ``mmd2`` = squared MMD (Gaussian kernel, width 0.2) of
 ``fm.n_samples`` samples to fresh data at each NFE, for FM Euler / FM Heun / DDIM / PF-ODE Heun;
@@ -21,14 +21,14 @@ import torch
 
 from gmtext import config
 from gmtext.data import toy
-from gmtext.data.images import digits
+from gmtext.data.images import digits, scale_digits, unscale_digits
 from gmtext.diffusion import VPSchedule
-from gmtext.diffusion.training import digits_to_signed, signed_to_digits, train_diffusion
-from gmtext.flow_matching import equal_nfe_samples, train_flow_matching
+from gmtext.recipes.flow_matching import equal_nfe_samples
+from gmtext.diffusion.training import train_diffusion, train_flow_matching
+from gmtext.distributions import normal_log_prob
 from gmtext.metrics import digits_frechet_distance, kl_mc, mmd_rbf
 from gmtext.nn import ConditionalMLP
 from gmtext.ode import log_prob_by_ode, odeint
-from gmtext.vae import normal_log_prob
 
 NFES = (1, 2, 4, 8, 16, 32)
 
@@ -78,13 +78,13 @@ def _toys(profile: str) -> list[dict]:
 
 def _digits(profile: str) -> list[dict]:
     gen = config.seed_everything(0)
-    y = digits_to_signed(digits("train").reshape(-1, 64))
+    y = scale_digits(digits("train").reshape(-1, 64)).y
     steps, seconds = config.budget("fm.digits_steps", profile), config.budget("fm.digits_seconds", profile)
     fm, dm, fm_s, dm_s = _pair(y, 64, 512, 2 * steps, 2 * seconds, gen, batch_size=128, lr=2e-3)
     n = config.budget("fm.digit_samples", profile)
     samples = equal_nfe_samples(fm, dm, VPSchedule(), torch.randn(n, 64, generator=gen), NFES[1:])
     rows = [_row(profile, sampler, "digits", f"frechet_nfe{nfe}",
-                 digits_frechet_distance(signed_to_digits(x).reshape(-1, 1, 8, 8)), "FD", 0.0, nfe=nfe)
+                 digits_frechet_distance(unscale_digits(x).reshape(-1, 1, 8, 8)), "FD", 0.0, nfe=nfe)
             for sampler, runs in samples.items() for nfe, x in runs.items()]
     start = time.perf_counter()
     with torch.no_grad():

@@ -2,7 +2,7 @@
 
 ``grid25`` (DATA.md protocol, 2,500 samples): ``modes_covered`` (of 25) and
 ``high_quality_fraction`` of the vanilla non-saturating GAN and of the fix, PacGAN-2 with batch
-512 sampled from an EMA of the generator's weights (``gmtext.gan.collapse.RECIPES``), with the
+512 sampled from an EMA of the generator's weights (``gmtext.recipes.gan_toy.RECIPES``), with the
 same networks, optimiser and ``gan.grid_steps`` steps, on ``gan.bench_seeds`` seeds; ``train_s``.
 Every run also reports the same two numbers for its last iterate (``*_last``) and for its weight
 average (``*_average``), so the effect of averaging is measured on the same training run.
@@ -13,7 +13,7 @@ conditional GAN (equal numbers of each class); for the conditional GAN also ``la
 (the classifier agrees with the requested class). ``sample_ms`` per image and ``nfe`` (= 1: one
 generator pass per sample). CycleGAN between plain and bold-negative digits: the classifier's
 accuracy on test images (``content_accuracy_<images>``: source A, raw B, inverted B,
-translated F(b), round trip F(G(a))), see ``gmtext.gan.cyclegan.content_preservation``.
+translated F(b), round trip F(G(a))), see ``gmtext.recipes.gan_digits.content_preservation``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import torch
 from benchmarks import with_targets
 from gmtext import config
 from gmtext.data.images import digits
-from gmtext.gan.collapse import FIX, RECIPES, train_grid_gan
-from gmtext.gan.cyclegan import content_preservation, train_style_cyclegan
-from gmtext.gan.digits import sample_digits, train_digit_gan
-from gmtext.metrics import (digit_classifier, digit_features, digits_frechet_distance,
-                            precision_recall)
+from gmtext.gan import sample_digits
+from gmtext.metrics import digit_features, digits_frechet_distance, precision_recall
+from gmtext.metrics.classifier import predict_digits
+from gmtext.recipes.gan_digits import content_preservation, train_digit_gan, train_style_cyclegan
+from gmtext.recipes.gan_toy import FIX, RECIPES, train_grid_gan
 
 #: The chapter's targets for the fix on every seed: >= 20 of 25 modes, >= 70 % high-quality
 #: samples, <= 120 s of training (stretch: 25 of 25 with >= 90 %).
@@ -82,8 +82,7 @@ def _digits(profile: str) -> list[dict]:
                    "train_s": (hist.wall_s, "s"), "sample_ms": (sample_ms, "ms/image"),
                    "nfe": (1, "passes/sample")}
         if conditional:
-            with torch.no_grad():
-                agree = (digit_classifier()(x / 16).argmax(dim=1) == labels).double().mean()
+            agree = (predict_digits(x) == labels).double().mean()
             metrics["label_accuracy"] = (float(agree), "fraction")
         rows += _rows(profile, "conditional-gan" if conditional else "dcgan", "digits",
                       hist.wall_s, metrics, samples=n, steps=len(hist.loss))

@@ -23,9 +23,10 @@ from gmtext import config
 from gmtext.data import toy
 from gmtext.data.images import digits
 from gmtext.metrics import digit_features, digits_frechet_distance, precision_recall
-from gmtext.score import (NoiseConditionalScore, annealed_langevin_dynamics, digit_score_model,
-                          geometric_sigmas, langevin_dynamics, mlp_score_net, sample_digits,
-                          toy_sample_report, train_digit_score_model, train_ncsn)
+from gmtext.nn.score import NoiseConditionalScore, mlp_score_net
+from gmtext.recipes.score import digit_score_model, sample_digits, train_digit_score_model
+from gmtext.metrics.modes import toy_sample_report
+from gmtext.score import annealed_langevin_dynamics, geometric_sigmas, langevin_dynamics, train_ncsn
 
 #: toy -> sigma_max of its noise ladder (about the diameter of the data)
 TOYS = {"ring8": 3.0, "grid25_wide": 6.0}

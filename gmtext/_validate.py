@@ -1,7 +1,17 @@
-"""Input checks shared by the density-estimation modules (:mod:`gmtext.mle`, :mod:`gmtext.mixture`,
-:mod:`gmtext.kmeans`): each raises a ``ValueError``/``TypeError`` that says what was expected."""
+"""Input checks shared by the package: each raises a ``ValueError``/``TypeError`` that says what
+was expected and what came, so that bad input never turns into a silent NaN.
+
+Example:
+    >>> check_float32(torch.zeros(2, 3), "MLP")
+    >>> check_float32(torch.zeros(2, 3, dtype=torch.float64), "MLP")
+    Traceback (most recent call last):
+    ...
+    TypeError: MLP expects float32 input (the dtype of its weights), got torch.float64 (convert with x.to(torch.float32))
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -33,3 +43,36 @@ def check_points(x: Tensor, dim: int) -> Tensor:
     if x.shape[1] != dim:
         raise ValueError(f"the model has dimension {dim}, got points of shape {tuple(x.shape)}")
     return x
+
+
+def check_finite(x: Tensor, name: str = "x") -> Tensor:
+    """``x`` must hold no NaN or infinite value (one reduction over the batch)."""
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s) "
+                         f"in a tensor of shape {tuple(x.shape)}")
+    return x
+
+
+def check_nonnegative(name: str, value: float) -> float:
+    """``value`` must be a finite number >= 0 (a weight such as the beta of the beta-VAE)."""
+    number = float(value) if isinstance(value, (int, float, Tensor)) else math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def check_float32(x: Tensor, owner: str, expected: torch.dtype = torch.float32) -> None:
+    """A network's input must be a tensor of its weights' dtype: float32 in the book.
+
+    A float64 batch would fail deep inside the first layer with a dtype mismatch that does not
+    name the network; this check names it and the fix. A network converted with ``.double()``
+    (the book's exact Jacobian tests) passes ``expected=torch.float64``. Costs one attribute
+    lookup.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{owner} expects a {expected} tensor, got {type(x).__name__}")
+    if x.dtype != expected:
+        hint = "" if x.is_floating_point() else ", after rescaling integer data"
+        raise TypeError(f"{owner} expects {str(expected).replace('torch.', '')} input (the dtype "
+                        f"of its weights), got {x.dtype} (convert with x.to({expected}){hint})")

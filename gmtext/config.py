@@ -121,8 +121,6 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "vdm.repeats": (2, 8, 32),                    # Monte Carlo repeats of the test bound per image
     "vdm.bench_seconds": (10, 600, 1200),         # safety wall-time cap of each benchmark VDM fit
     "vdm.bench_seeds": (1, 3, 5),                 # seeds of the benchmark VDM fits
-    # shared digit classifier behind the Frechet distance (metrics)
-    "classifier.epochs": (60, 60, 60),            # the same network in every profile: one cached file
 }
 
 

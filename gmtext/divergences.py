@@ -30,6 +30,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from gmtext.distributions import standard_normal_log_prob
+
 __all__ = ["kl_normal", "kl_mvn", "kl_categorical", "reverse_kl"]
 
 
@@ -202,8 +204,7 @@ def reverse_kl(loc: Tensor, scale_tril: Tensor, log_p: Callable[[Tensor], Tensor
     eps = torch.randn(n, d, generator=generator, dtype=loc.dtype)                  # (n, D)
     z = loc + eps @ scale_tril.T                                                   # (n, D)
     # log q(z) = log N(eps; 0, I) - log|det L|: the change of variables z = mu + L eps
-    log_q = (-0.5 * eps.pow(2).sum(-1) - 0.5 * d * math.log(2 * math.pi)
-             - scale_tril.diagonal().abs().log().sum())
+    log_q = standard_normal_log_prob(eps) - scale_tril.diagonal().abs().log().sum()
     values = log_p(z)
     if not isinstance(values, Tensor) or values.shape != (n,):
         raise ValueError(f"log_p must return shape ({n},), got "

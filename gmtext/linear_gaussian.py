@@ -33,16 +33,13 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+from gmtext.distributions import LOG_2PI
 from gmtext.divergences import kl_mvn
 
 __all__ = ["LinearGaussian"]
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 class LinearGaussian:

@@ -28,14 +28,14 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from gmtext._validate import check_data, check_n, check_points
+from gmtext._validate import check_data, check_finite, check_n, check_points
 from gmtext.data.toy import gaussian_mixture_log_prob
+from gmtext.distributions import LOG_2PI
 from gmtext.kmeans import kmeans
 
 
@@ -64,14 +64,16 @@ class MixtureModel(nn.Module):
     def __init__(self, means: Tensor, stds: Tensor | float = 1.0, weights: Tensor | None = None,
                  min_std: float = 1e-3) -> None:
         super().__init__()
-        means = torch.as_tensor(means, dtype=torch.get_default_dtype())
+        means = check_finite(torch.as_tensor(means, dtype=torch.get_default_dtype()), "means")
         if means.ndim != 2:
             raise ValueError(f"means must have shape (K, D), got {tuple(means.shape)}")
         k, d = means.shape
         stds = torch.broadcast_to(torch.as_tensor(stds, dtype=means.dtype), (k, d)).clone()
+        check_finite(stds, "stds")
         if min_std < 0 or not bool((stds > min_std).all()):
             raise ValueError(f"need min_std >= 0 and every initial std > min_std={min_std}")
         weights = torch.full((k,), 1.0 / k) if weights is None else torch.as_tensor(weights)
+        check_finite(weights, "weights")
         if weights.shape != (k,) or bool((weights < 0).any()) or float(weights.sum()) <= 0:
             raise ValueError(f"weights must be {k} non-negative numbers with a positive sum, "
                              f"got shape {tuple(weights.shape)}")
@@ -258,5 +260,5 @@ def _log_joint(x: Tensor, means: Tensor, stds: Tensor, log_w: Tensor) -> Tensor:
     precision = stds.pow(-2)                                                      # (K, D)
     quad = x.pow(2) @ precision.T - 2 * x @ (means * precision).T \
         + (means.pow(2) * precision).sum(1)                                       # (N, K)
-    log_norm = -0.5 * quad - stds.log().sum(1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
+    log_norm = -0.5 * quad - stds.log().sum(1) - 0.5 * x.shape[1] * LOG_2PI
     return log_norm + log_w

@@ -31,14 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from gmtext._validate import check_data, check_n, check_points
+from gmtext.distributions import LOG_2PI
 from gmtext.mixture import EMResult, MixtureModel, fit_em
-from gmtext.train import Callback, History, fit, minibatches
+from gmtext.train import Callback, History, TrainConfig, fit, minibatches
 
 __all__ = ["gaussian_mle", "GaussianModel", "fit_mle", "categorical_mle", "categorical_log_prob",
            "dequantize", "kde_log_prob", "silverman_bandwidth", "MixtureModel", "EMResult",
            "fit_em"]
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 def gaussian_mle(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -159,7 +158,8 @@ def fit_mle(model: nn.Module, x: Tensor, steps: int, *, lr: float = 0.05,
         steps: optimiser steps.
         lr: Adam's learning rate.
         batch_size: minibatch size (``None``: the full data every step, deterministic).
-        generator: minibatch shuffling.
+        generator: minibatch shuffling, the only randomness of the fit (the model's starting
+            parameters are whatever ``model`` holds: its constructor decides them).
         anneal: decay the learning rate to 0 on a cosine schedule (the end settles on the optimum).
         callbacks, progress, desc: passed to :func:`gmtext.train.fit`.
 
@@ -167,17 +167,13 @@ def fit_mle(model: nn.Module, x: Tensor, steps: int, *, lr: float = 0.05,
         The :class:`~gmtext.train.History`; ``history.loss`` is the training NLL in nats per point.
     """
     x = check_data(x)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    callbacks = list(callbacks)
-    if anneal:
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        callbacks.append(lambda step, loss, history: schedule.step())
+    config = TrainConfig(steps, lr=lr, lr_schedule="cosine" if anneal else "constant",
+                         progress=progress, desc=desc)
     if batch_size is None:
-        return fit(lambda: -model.log_prob(x).mean(), optimizer, None, steps, model=model,
-                   callbacks=callbacks, progress=progress, desc=desc)
+        return fit(model, lambda: -model.log_prob(x).mean(), None, config, callbacks=callbacks)
     batches = minibatches(x, batch_size=batch_size, generator=generator)
-    return fit(lambda batch: -model.log_prob(batch).mean(), optimizer, batches, steps,
-               model=model, callbacks=callbacks, progress=progress, desc=desc)
+    return fit(model, lambda batch: -model.log_prob(batch).mean(), batches, config,
+               callbacks=callbacks)
 
 
 def categorical_mle(x: Tensor, levels: int, pseudocount: float = 1.0) -> Tensor:

@@ -1,27 +1,27 @@
-"""One model-agnostic training loop.
+"""One model-agnostic training loop and the one configuration every trainer in the book uses.
 
-:func:`fit` knows nothing about the model: it repeatedly draws a batch, calls ``loss_fn(batch)``,
-and takes an optimiser step. What the loss means (a negative log-likelihood, a negative ELBO, a GAN
-player's loss, a denoising loss) is the chapter's business. Progress is shown with ``tqdm.auto``
-(a bar in JupyterLab, a line in a terminal), the loss history is returned, an exponential moving
-average of the weights (:class:`EMA`) and callbacks such as :class:`EarlyStopping` are optional.
+:func:`fit` knows nothing about the model: it repeatedly draws a batch, calls ``loss_fn(batch)``
+and takes an optimiser step. What the loss means (a negative log-likelihood, a negative ELBO, a
+denoising loss) is the chapter's business. Everything else a trainer varies (optimiser, learning
+rate schedule, weight average, clipping, early stopping, the progress bar) is one frozen
+:class:`TrainConfig`, so a family writes its loss and at most a thin wrapper.
 
 Example:
     >>> import torch
-    >>> w = torch.zeros(1, requires_grad=True)
-    >>> opt = torch.optim.SGD([w], lr=0.1)
-    >>> hist = fit(lambda batch: (w - batch).pow(2).mean(), opt, [torch.tensor([3.0])] * 4,
-    ...            steps=100, progress=False)
-    >>> round(w.item(), 3), len(hist.loss)
-    (3.0, 100)
+    >>> w = torch.nn.Linear(1, 1, bias=False)
+    >>> _ = torch.nn.init.zeros_(w.weight)
+    >>> hist = fit(w, lambda x: (w(x) - 3 * x).pow(2).mean(), [torch.ones(4, 1)],
+    ...            TrainConfig(steps=200, lr=0.2, lr_schedule="cosine", progress=False))
+    >>> round(w.weight.item(), 2), len(hist.loss)
+    (3.0, 200)
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
+import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,112 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gmtext.data.batches import batch_source, minibatches
+from gmtext.snapshots import EMA, EarlyStopping
+
 Callback = Callable[[int, float, "History"], "bool | None"]
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+
+
+def _optional_positive(name: str, value: float | None) -> None:
+    if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
+
+
+def _positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: every field a trainer in the book varies, checked when the config is made.
+
+    The field comments are the documentation; :func:`fit` applies them in this order at every
+    step: loss, backward, gradient clipping, optimiser step, learning-rate step, EMA update,
+    evaluation (every ``eval_every`` steps), callbacks, time cap.
+    """
+
+    steps: int                          # optimiser steps (>= 1)
+    lr: float = 1e-3                    # peak learning rate
+    optimizer: str = "adam"             # one of OPTIMIZERS (adamw: Loshchilov & Hutter 2019)
+    weight_decay: float = 0.0           # L2 penalty (adam, sgd) or decoupled decay (adamw)
+    lr_schedule: str = "constant"       # one of LR_SCHEDULES
+    lr_min: float = 0.0                 # cosine decays to lr * lr_min (a fraction of lr) by `steps`
+    ema_decay: float | None = None      # None: no weight average
+    ema_warmup: bool = True             # k-th EMA update uses min(ema_decay, (1 + k) / (10 + k))
+    clip_grad_norm: float | None = None  # clip the global gradient norm (> 0) of the model
+    max_seconds: float | None = None    # wall-time safety cap (> 0)
+    eval_every: int | None = None       # early stopping: `evaluate()` every N steps (None: off)
+    patience: int = 10                  # evaluations without improvement before stopping
+    progress: bool = True               # a tqdm.auto bar
+    desc: str = "train"                 # the bar's label
+
+    def __post_init__(self) -> None:
+        _positive_int("steps", self.steps)
+        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; "
+                             f"valid: {', '.join(OPTIMIZERS)}")
+        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; "
+                             f"valid: {', '.join(LR_SCHEDULES)}")
+        if not isinstance(self.lr_min, (int, float)) or not 0 <= self.lr_min <= 1:
+            raise ValueError(f"lr_min is a fraction of lr and must be in [0, 1], "
+                             f"got {self.lr_min!r}")
+        if self.ema_decay is not None and not (isinstance(self.ema_decay, (int, float))
+                                               and 0 <= self.ema_decay < 1):
+            raise ValueError(f"ema_decay must be None or in [0, 1), got {self.ema_decay!r}")
+        _optional_positive("clip_grad_norm", self.clip_grad_norm)
+        _optional_positive("max_seconds", self.max_seconds)
+        if self.eval_every is not None:
+            _positive_int("eval_every", self.eval_every)
+        _positive_int("patience", self.patience)
+
+
+def make_optimizer(params: Iterable[Tensor] | Iterable[dict], config: TrainConfig
+                   ) -> torch.optim.Optimizer:
+    """The optimiser named by ``config.optimizer`` with its ``lr`` and ``weight_decay``.
+
+    Example:
+        >>> type(make_optimizer([torch.zeros(1, requires_grad=True)], TrainConfig(1))).__name__
+        'Adam'
+    """
+    kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+    return kind[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig
+                      ) -> torch.optim.lr_scheduler.LambdaLR:
+    r"""The learning-rate schedule, to be stepped once after every optimiser step.
+
+    ``"cosine"`` (Loshchilov & Hutter 2017, arXiv:1608.03983, without restarts) uses, after
+    :math:`k` steps of :math:`K`,
+
+    .. math:: \eta_k = \eta\,\Big[m + (1 - m)\,\tfrac12\big(1 + \cos(\pi k / K)\big)\Big],
+
+    with :math:`m` = ``lr_min``; ``"constant"`` keeps :math:`\eta`.
+
+    Example:
+        >>> opt = make_optimizer([torch.zeros(1, requires_grad=True)], TrainConfig(1))
+        >>> sched = make_lr_scheduler(opt, TrainConfig(2, lr_schedule="cosine"))
+        >>> [opt.step() or sched.step() or opt.param_groups[0]["lr"] for _ in range(2)]
+        [0.0005, 0.0]
+    """
+    steps, floor = config.steps, config.lr_min
+    if config.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
+
+    def cosine(k: int) -> float:
+        return floor + (1 - floor) * (0.5 * (1 + math.cos(math.pi * (min(k, steps) / steps))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
 
 
 @dataclass
@@ -38,116 +143,21 @@ class History:
 
     Attributes:
         loss: the training loss after every step.
-        logs: other series by name, each a list of ``(step, value)`` pairs (written by callbacks).
+        logs: other series by name, each a list of ``(step, value)`` pairs (``"val"``: evaluations).
         wall_s: training wall time in seconds.
-        stopped_early: True if a callback ended training before ``steps``.
+        stopped_early: True if early stopping, a callback or the time cap ended training.
+        ema: the weight average (eval mode) when ``config.ema_decay`` is set, else None.
     """
 
     loss: list[float] = field(default_factory=list)
     logs: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     wall_s: float = 0.0
     stopped_early: bool = False
+    ema: nn.Module | None = None
 
     def log(self, key: str, step: int, value: float) -> None:
         """Append ``(step, value)`` to the series ``key``."""
         self.logs.setdefault(key, []).append((step, float(value)))
-
-
-class EMA:
-    r"""Exponential moving average of a module's parameters and buffers.
-
-    .. math:: \bar\theta \leftarrow \beta\,\bar\theta + (1-\beta)\,\theta
-
-    Averaged weights give smoother samples for GANs and diffusion models (Ho et al. 2020 use
-    beta = 0.9999). ``copy_to(model)`` writes the average into a module for evaluation.
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be in [0, 1), got {decay}")
-        self.decay = decay
-        self.shadow = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """One averaging step towards the current weights of ``model``."""
-        for avg, cur in zip(self.shadow.state_dict().values(), model.state_dict().values()):
-            if avg.is_floating_point():
-                avg.lerp_(cur, 1.0 - self.decay)
-            else:
-                avg.copy_(cur)
-
-    def copy_to(self, model: nn.Module) -> None:
-        """Load the averaged weights into ``model``."""
-        model.load_state_dict(self.shadow.state_dict())
-
-
-class EarlyStopping:
-    """Callback: evaluate every ``every`` steps, keep the best weights, stop after ``patience`` bad checks.
-
-    With 1,000 training digits every model in the book overfits within seconds, so the validation
-    split, not the step budget, decides when to stop (DATA.md). After :func:`fit` returns, the
-    module holds the best weights seen (``restore_best=True``).
-
-    Args:
-        model: the module whose ``state_dict`` is kept.
-        evaluate: returns a validation loss (lower is better); called under ``torch.no_grad``
-            with the model in eval mode.
-        every: steps between evaluations.
-        patience: number of evaluations without improvement before stopping.
-        name: key of the logged series in ``History.logs``.
-    """
-
-    def __init__(self, model: nn.Module, evaluate: Callable[[], float], every: int = 100,
-                 patience: int = 10, name: str = "val", restore_best: bool = True) -> None:
-        if every < 1 or patience < 1:
-            raise ValueError(f"every and patience must be >= 1, got {every}, {patience}")
-        self.model, self.evaluate, self.every, self.patience = model, evaluate, every, patience
-        self.name, self.restore_best = name, restore_best
-        self.best, self.best_step, self.bad = float("inf"), -1, 0
-        self.best_state: dict[str, Tensor] | None = None
-
-    def __call__(self, step: int, loss: float, history: History) -> bool:
-        if (step + 1) % self.every:
-            return False
-        was_training = self.model.training
-        self.model.eval()
-        with torch.no_grad():
-            value = float(self.evaluate())
-        self.model.train(was_training)
-        history.log(self.name, step, value)
-        if value < self.best:
-            self.best, self.best_step, self.bad = value, step, 0
-            self.best_state = copy.deepcopy(self.model.state_dict())
-        else:
-            self.bad += 1
-        return self.bad >= self.patience
-
-    def on_end(self, history: History) -> None:
-        if self.restore_best and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-
-
-def minibatches(*tensors: Tensor, batch_size: int,
-                generator: torch.Generator | None = None) -> Iterator[Tensor | tuple[Tensor, ...]]:
-    """Endless shuffled minibatches of ``tensors`` (all with the same first dimension).
-
-    Yields a tensor when one tensor is given, else a tuple. Every epoch is a fresh permutation
-    drawn from ``generator``; the last incomplete batch of an epoch is dropped.
-    """
-    if not tensors:
-        raise ValueError("minibatches needs at least one tensor")
-    n = tensors[0].shape[0]
-    if any(t.shape[0] != n for t in tensors):
-        raise ValueError(f"tensors differ in length: {[t.shape[0] for t in tensors]}")
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n - batch_size + 1, batch_size):
-            idx = order[start:start + batch_size]
-            batch = tuple(t[idx.to(t.device)] for t in tensors)
-            yield batch[0] if len(batch) == 1 else batch
 
 
 def _end_bar(bar: tqdm, n: int, reason: str) -> None:
@@ -165,50 +175,73 @@ def _end_bar(bar: tqdm, n: int, reason: str) -> None:
     bar.set_postfix_str(f"{bar.postfix}, {reason}" if bar.postfix else reason)
 
 
-def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
-        batches: Iterable[Any] | Callable[[int], Any] | None, steps: int, *,
-        model: nn.Module | None = None, ema: EMA | None = None,
-        callbacks: Sequence[Callback] = (), max_seconds: float | None = None,
-        clip_grad_norm: float | None = None, progress: bool = True,
-        desc: str = "train") -> History:
-    """Minimise ``loss_fn`` for ``steps`` optimiser steps and return the :class:`History`.
+
+
+def fit(model: nn.Module | None, loss_fn: Callable[..., Tensor],
+        batches: Iterable[Any] | Callable[[int], Any] | None, config: TrainConfig, *,
+        evaluate: Callable[[], float] | None = None, callbacks: Sequence[Callback] = (),
+        optimizer: torch.optim.Optimizer | None = None) -> History:
+    """Minimise ``loss_fn`` for ``config.steps`` optimiser steps and return the :class:`History`.
 
     Args:
+        model: the trained module (its parameters build the optimiser; the EMA, clipping and
+            early stopping act on it). ``None`` is allowed with an ``optimizer`` and none of those.
         loss_fn: ``loss_fn(batch) -> scalar tensor`` (``loss_fn()`` when ``batches`` is None).
-        optimizer: any ``torch.optim`` optimiser over the parameters to train.
         batches: an iterable (restarted when exhausted, e.g. a list or :func:`minibatches`),
-            a function ``step -> batch``, or ``None``.
-        steps: number of optimiser steps (>= 1).
-        model: the trained module; needed for ``ema`` and ``clip_grad_norm``.
-        ema: an :class:`EMA` updated after every step.
+            a function ``step -> batch`` (e.g. fresh samples of a toy), or ``None``.
+        config: the :class:`TrainConfig`.
+        evaluate: the validation loss (lower is better) for early stopping, required exactly
+            when ``config.eval_every`` is set; called under ``torch.no_grad`` with ``model`` in
+            eval mode. Without an EMA, ``model`` ends with the best weights evaluated. With
+            one, the *average* is what is evaluated (loaded into ``model`` for the call) and
+            ``history.ema`` ends as the best average, while ``model`` keeps its last weights.
         callbacks: ``cb(step, loss, history) -> bool``; returning True stops training.
             A callback with an ``on_end(history)`` method is told when training ends.
-        max_seconds: stop after this much wall time (a budget, not a target).
-        clip_grad_norm: clip the global gradient norm of ``model`` to this value.
-        progress: show a ``tqdm`` progress bar.
-        desc: the progress bar's label.
+        optimizer: use this optimiser instead of building one from ``config`` (its own learning
+            rate and weight decay then apply; ``config.lr_schedule`` still does).
 
     Raises:
-        ValueError: on ``steps < 1``, a missing ``model`` where one is needed, or a non-finite loss
-            (the step and the loss are in the message; training never continues on NaN).
+        TypeError: if ``config`` is not a :class:`TrainConfig`.
+        ValueError: for a missing ``model``/``optimizer``/``evaluate`` that the config needs, or a
+            non-finite loss (the step and the loss are in the message; training never
+            continues on NaN).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if (ema is not None or clip_grad_norm is not None) and model is None:
-        raise ValueError("pass model=... when using ema or clip_grad_norm")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a gmtext.train.TrainConfig, got {type(config).__name__}")
+    if model is None:
+        needs = [name for name in ("ema_decay", "clip_grad_norm", "eval_every")
+                 if getattr(config, name) is not None]
+        if optimizer is None or needs:
+            raise ValueError("fit(model=None, ...) needs an optimizer= and no ema_decay, "
+                             f"clip_grad_norm or eval_every; got optimizer={optimizer!r}, {needs}")
+    if (config.eval_every is None) != (evaluate is None):
+        raise ValueError("early stopping needs both config.eval_every and evaluate=...; got "
+                         f"eval_every={config.eval_every!r} and evaluate={evaluate!r}")
+    if optimizer is None:
+        optimizer = make_optimizer(model.parameters(), config)
+    scheduler = make_lr_scheduler(optimizer, config) if config.lr_schedule != "constant" else None
+    ema = EMA(model, config.ema_decay, config.ema_warmup) if config.ema_decay is not None else None
+    callbacks = list(callbacks)
+    if evaluate is not None:
+        judged = model if ema is None else ema.shadow
+        callbacks.insert(0, EarlyStopping(judged, evaluate if ema is None
+                                          else _on_average(model, ema, evaluate),
+                                          every=config.eval_every, patience=config.patience))
     draw = batch_source(batches)
     history, start = History(), time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=0.5)
-    for step in range(steps):
+    bar = tqdm(total=config.steps, desc=config.desc, disable=not config.progress, mininterval=0.5)
+    for step in range(config.steps):
         loss = loss_fn() if draw is None else loss_fn(draw(step))
         if not torch.isfinite(loss):
             raise ValueError(f"loss is {loss.item()} at step {step}: training diverged "
                              "(lower the learning rate, or check the model's inputs)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        if config.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         if ema is not None:
             ema.update(model)
         history.loss.append(loss.item())
@@ -216,9 +249,10 @@ def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
             bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
         bar.update(1)
         stop = any([bool(cb(step, history.loss[-1], history)) for cb in callbacks])
-        timed_out = max_seconds is not None and time.perf_counter() - start > max_seconds
+        timed_out = (config.max_seconds is not None
+                     and time.perf_counter() - start > config.max_seconds)
         if stop or timed_out:
-            history.stopped_early = step + 1 < steps
+            history.stopped_early = step + 1 < config.steps
             if history.stopped_early:
                 _end_bar(bar, step + 1, "time cap" if timed_out and not stop else "early stop")
             break
@@ -226,29 +260,27 @@ def fit(loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
     for cb in callbacks:
         if hasattr(cb, "on_end"):
             cb.on_end(history)
+    history.ema = ema.shadow.eval() if ema is not None else None
     history.wall_s = time.perf_counter() - start
     return history
 
 
-def batch_source(batches: Iterable[Any] | Callable[[int], Any] | None
-                 ) -> Callable[[int], Any] | None:
-    """Any source of batches as a function ``draw(step)``, the form every training loop consumes.
+def _on_average(model: nn.Module, ema: EMA, evaluate: Callable[[], float]) -> Callable[[], float]:
+    """``evaluate`` of the averaged weights: they are loaded into ``model`` for the call only."""
 
-    A callable is returned as it is (``draw(step)``, e.g. fresh samples of a toy); an iterator is
-    read until it ends; any other iterable (a list, a :func:`minibatches` generator function's
-    result) is cycled for ever; ``None`` (a loss that needs no data) stays ``None``.
+    def judged() -> float:
+        current = copy.deepcopy(model.state_dict())
+        was_training = model.training
+        ema.copy_to(model)
+        model.eval()
+        try:
+            return evaluate()
+        finally:
+            model.load_state_dict(current)
+            model.train(was_training)
 
-    Example:
-        >>> draw = batch_source([1, 2])
-        >>> [draw(step) for step in range(3)]
-        [1, 2, 1]
-    """
-    if batches is None:
-        return None
-    if callable(batches):
-        return batches
-    if isinstance(batches, Iterator):
-        iterator: Iterator[Any] = batches
-    else:
-        iterator = itertools.cycle(batches)
-    return lambda step: next(iterator)
+    return judged
+
+
+__all__ = ["OPTIMIZERS", "LR_SCHEDULES", "TrainConfig", "make_optimizer", "make_lr_scheduler",
+           "EMA", "History", "EarlyStopping", "minibatches", "batch_source", "fit", "Callback"]

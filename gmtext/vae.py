@@ -34,49 +34,23 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from gmtext._validate import check_nonnegative
+from gmtext.distributions import log_mean_exp, normal_log_prob
 from gmtext.divergences import kl_normal
 from gmtext.nn import CategoricalDecoder, GaussianEncoder, LocalAutoregressiveDecoder
-from gmtext.train import EarlyStopping, History, fit, minibatches
+from gmtext.train import History, TrainConfig, fit, minibatches
 
-__all__ = ["VAE", "DECODERS", "digits_vae", "normal_log_prob", "log_mean_exp", "iwae_bounds",
-           "fit_vae"]
+__all__ = ["VAE", "DECODERS", "digits_vae", "iwae_bounds", "fit_vae"]
 
-LOG_2PI = math.log(2 * math.pi)
 PROPOSALS = ("posterior", "prior")
 
 #: The decoders that ``digits_vae`` builds.
 DECODERS: tuple[str, ...] = ("categorical", "local_ar")
-
-
-def normal_log_prob(z: Tensor, mean: Tensor | float = 0.0, log_var: Tensor | float = 0.0) -> Tensor:
-    r"""Log-density of a diagonal Gaussian, summed over the last dimension.
-
-    .. math:: \log\mathcal N(z;\mu,\operatorname{diag}\sigma^2)
-              = -\frac12\sum_l\left[\log 2\pi + \log\sigma_l^2
-                + \frac{(z_l-\mu_l)^2}{\sigma_l^2}\right]
-
-    Example:
-        >>> round(float(normal_log_prob(torch.zeros(1, 2))), 4)       # -log(2 pi)
-        -1.8379
-    """
-    log_var = torch.as_tensor(log_var, dtype=z.dtype, device=z.device)
-    return -0.5 * (LOG_2PI + log_var + (z - mean).pow(2) / log_var.exp()).sum(-1)
-
-
-def log_mean_exp(x: Tensor, dim: int = 0) -> Tensor:
-    r""":math:`\log \frac1K\sum_k e^{x_k}` along ``dim``, computed stably with ``logsumexp``.
-
-    Example:
-        >>> float(log_mean_exp(torch.tensor([0.0, 0.0, 0.0])))
-        0.0
-    """
-    return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
 
 
 def iwae_bounds(log_weights: Tensor, ks: Sequence[int]) -> Tensor:
@@ -179,12 +153,11 @@ class VAE(nn.Module):
         Higgins et al. 2017). Derived in chapter 2.
 
         Raises:
-            ValueError: for an unknown ``kl`` or a negative ``beta``.
+            ValueError: for an unknown ``kl`` or a ``beta`` that is negative or not finite.
         """
         if kl not in ("analytic", "monte_carlo"):
             raise ValueError(f"unknown kl {kl!r}; valid: 'analytic', 'monte_carlo'")
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
+        check_nonnegative("beta", beta)
         mean, log_var, z = self._latents(x, None, generator)
         if kl == "analytic":
             divergence = kl_normal(mean, log_var).sum(-1)
@@ -247,22 +220,32 @@ def fit_vae(vae: VAE, train: Tensor, val: Tensor, steps: int, *, lr: float = 1e-
     (eq. (2.15); eq. (2.20) for :math:`\beta \ne 1`). Every ``every`` steps the same objective is
     evaluated on ``val`` (dropout off, fixed noise so that checks compare); after ``patience``
     checks without improvement training stops and the best weights are restored
-    (:class:`gmtext.train.EarlyStopping`): with 1,000 training digits the validation split, not
-    the step budget, decides the result (DATA.md).
+    (:func:`gmtext.train.fit` with ``eval_every``): with 1,000 training digits the validation
+    split, not the step budget, decides the result (chapter 2).
+
+    Reproducibility: ``generator`` draws the minibatches and the reparameterisation noise; the
+    validation noise is a fixed seed. The weight initialisation and dropout masks come from
+    torch's global generator, so seed it (``gmtext.config.seed_everything``) before building
+    the model *and* before calling this function.
 
     Returns:
         The :class:`gmtext.train.History`; ``loss`` is the training negative ELBO in nats per
         image, ``logs["val"]`` the validation one.
+
+    Raises:
+        ValueError: for a negative or NaN ``beta`` (before any training), or any invalid
+            training setting (see :class:`gmtext.train.TrainConfig`).
     """
-    optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
+    check_nonnegative("beta", beta)
+    config = TrainConfig(steps, lr=lr, eval_every=every, patience=patience,
+                         max_seconds=max_seconds, progress=progress, desc=desc)
 
     def val_loss() -> float:
         return -float(vae.elbo(val, torch.Generator().manual_seed(0), beta=beta).mean())
 
-    stopping = EarlyStopping(vae, val_loss, every=every, patience=patience)
     batches = minibatches(train, batch_size=batch_size, generator=generator)
-    return fit(lambda x: -vae.elbo(x, generator, beta=beta).mean(), optimizer, batches, steps,
-               callbacks=[stopping], max_seconds=max_seconds, progress=progress, desc=desc)
+    return fit(vae, lambda x: -vae.elbo(x, generator, beta=beta).mean(), batches, config,
+               evaluate=val_loss)
 
 
 def digits_vae(decoder: str = "categorical", latent_dim: int = 16, dropout: float = 0.2) -> VAE:

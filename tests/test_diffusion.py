@@ -10,13 +10,16 @@ import pytest
 import torch
 
 from gmtext.data.toy import GaussianMixture
-from gmtext.diffusion import (DDIMSampler, DDPMSampler, DiscreteSchedule, EulerMaruyamaSampler,
-                              ProbabilityFlowSampler, VESchedule, VPSchedule, convert, ddpm_betas,
-                              diffusion_loss, elbo_terms, mixture_model, ode_log_likelihood,
-                              posterior_mean_variance, q_mean_std, q_sample, sample, sample_ode,
-                              sample_times, target_for, to_x0_and_epsilon)
+from gmtext.diffusion import (AnnealedLangevinSampler, DDIMSampler, DDPMSampler, DiscreteSchedule,
+                              EulerMaruyamaSampler, ProbabilityFlowSampler, VESchedule, VPSchedule,
+                              convert, ddpm_betas, denoising_loss, elbo_terms, from_x0_and_epsilon,
+                              mixture_model, ode_log_likelihood, posterior_mean_variance,
+                              probability_flow_velocity, q_mean_std, q_sample, sample, sample_times,
+                              to_x0_and_epsilon)
 from gmtext.diffusion.parameterization import TARGETS, ClippedDenoiser
 from gmtext.diffusion.process import posterior_coefficients
+from gmtext.diffusion.samplers import time_grid
+from gmtext.ode import odeint
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -75,17 +78,23 @@ def test_continuous_schedule_sde_coefficients(schedule):
 
 
 # --------------------------------------------------------------------------- parameterization
-@pytest.mark.parametrize("a,s", [(0.6, 0.8), (1.0, 7.0), (0.999, 0.0447)])
-def test_converters_round_trip(a, s):
+@pytest.mark.parametrize("a,s,da,ds", [(0.6, 0.8, -1.0, 1.0), (1.0, 7.0, 0.0, 3.0),
+                                        (0.999, 0.0447, -0.01, 2.2)])
+def test_converters_round_trip(a, s, da, ds):
     g = _gen(1)
     x0, eps = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64)
     xt = a * x0 + s * eps
-    truth = {"sample": x0, "epsilon": eps, "v_prediction": a * eps - s * x0, "score": -eps / s}
+    truth = {"sample": x0, "epsilon": eps, "v_prediction": a * eps - s * x0, "score": -eps / s,
+             "velocity": da * x0 + ds * eps}
+    assert set(truth) == set(TARGETS)                               # all five targets
     for src in TARGETS:
         for dst in TARGETS:
-            assert torch.allclose(convert(truth[src], src, dst, xt, a, s), truth[dst], atol=1e-10), (src, dst)
-    for kind in ("epsilon", "sample", "v_prediction"):
-        assert torch.equal(target_for(kind, x0, eps, a, s), truth[kind])
+            got = convert(truth[src], src, dst, xt, a, s, da, ds)
+            assert torch.allclose(got, truth[dst], atol=1e-10), (src, dst)
+    for kind in TARGETS:
+        assert torch.allclose(from_x0_and_epsilon(x0, eps, kind, a, s, da, ds), truth[kind])
+    with pytest.raises(ValueError, match="derivatives"):
+        convert(eps, "epsilon", "velocity", xt, a, s)
 
 
 def test_converters_per_example_coefficients_and_errors():
@@ -182,7 +191,7 @@ def test_sample_times_and_loss():
     oracle = lambda x, t: VPSchedule().alpha_sigma(t.double())[1].float()[:, None] * x  # noqa: E731
     x0 = torch.randn(20000, 2, generator=_gen(1))
     times = torch.full((20000,), 0.2)
-    loss = diffusion_loss(oracle, VPSchedule(), x0, _gen(2), t=times)
+    loss = denoising_loss(oracle, VPSchedule(), x0, _gen(2), t=times).mean()
     a = float(VPSchedule().alpha_sigma(torch.tensor(0.2, dtype=torch.float64))[0])
     assert abs(loss.item() - a**2) < 0.03
 
@@ -196,10 +205,11 @@ def test_ddim_eta_one_is_the_ddpm_step():
         for n in (100, 10):
             ddpm.set_timesteps(n)
             ddim.set_timesteps(n)
-            for t in ddpm.timesteps[[0, 3, -1]]:
+            for t in ddpm.timesteps:                     # every step, from the same x_t and noise
                 a = ddpm.step(out, t, x_t, generator=_gen(5))
                 b = ddim.step(out, t, x_t, generator=_gen(5))
-                assert torch.allclose(a, b, atol=1e-5), (kind, n, float(t))
+                assert torch.allclose(a.prev_sample, b.prev_sample, atol=1e-5), (kind, n, float(t))
+                assert torch.equal(a.x0_hat, b.x0_hat)
     # the same, without noise: the means agree (pass the generator's draw as zero variance)
     x0_hat, eps_hat = to_x0_and_epsilon(out, "epsilon", x_t, *[float(v) for v in sched.alpha_sigma(0.5)])
     mean, var = posterior_mean_variance(sched, x0_hat, x_t, 0.5)
@@ -211,7 +221,7 @@ def test_ddim_eta_one_is_the_ddpm_step():
 def _all_samplers():
     disc, vp = DiscreteSchedule.from_continuous(VPSchedule(), 100), VPSchedule()
     return [DDPMSampler(disc), DDIMSampler(disc, eta=0.5), EulerMaruyamaSampler(vp),
-            ProbabilityFlowSampler(vp)]
+            ProbabilityFlowSampler(vp), DDIMSampler(vp), AnnealedLangevinSampler(VESchedule(), 1e-3, 2)]
 
 
 @pytest.mark.parametrize("sampler", _all_samplers(), ids=lambda s: type(s).__name__)
@@ -220,12 +230,36 @@ def test_sampler_contract_errors(sampler):
     with pytest.raises(RuntimeError, match="call set_timesteps"):
         sampler.step(x, 1.0, x)
     sampler.set_timesteps(5)
-    assert sampler.timesteps.shape == (5,) and float(sampler.timesteps[0]) == 1.0
-    assert bool((sampler.timesteps[1:] < sampler.timesteps[:-1]).all())
-    with pytest.raises(ValueError, match="not one of this sampler's timesteps"):
+    assert float(sampler.timesteps[0]) == 1.0
+    assert bool((sampler.timesteps[1:] <= sampler.timesteps[:-1]).all())
+    with pytest.raises(ValueError, match="not the next timestep"):
         sampler.step(x, 0.123, x)
-    with pytest.raises(ValueError, match="model_output has shape"):
-        sampler.step(torch.zeros(2, 3), sampler.timesteps[0], x)
+    with pytest.raises(ValueError, match=r"model_output must have the shape of x_t, \(2, 2\)"):
+        sampler.step(torch.zeros(2, 1), sampler.timesteps[0], x)        # never broadcast (N, 1)
+    with pytest.raises(ValueError, match="NaN or inf at t=1 "):
+        sampler.step(torch.full((2, 2), float("nan")), sampler.timesteps[0], x)
+    out = sampler.step(torch.zeros(2, 2), sampler.timesteps[0], x, generator=_gen(0))
+    assert out.prev_sample.shape == out.x0_hat.shape == (2, 2)
+    if float(sampler.timesteps[1]) != float(sampler.timesteps[0]):    # (Langevin repeats times)
+        with pytest.raises(ValueError, match="not the next timestep"):    # the first step is taken
+            sampler.step(x, sampler.timesteps[0], x)
+
+
+@pytest.mark.parametrize("sampler", _all_samplers(), ids=lambda s: type(s).__name__)
+def test_sample_names_the_time_where_the_model_returns_nan(sampler):
+    model = lambda x, t: torch.where(t[:, None] < 0.5, float("nan"), 0.0) * x  # noqa: E731
+    with pytest.raises(ValueError, match=r"NaN or inf at t=0\.[0-4]"):
+        sample(model, sampler, (3, 2), 10, generator=_gen(0))
+
+
+def test_condition_passes_through_the_sampling_loop():
+    seen = []
+
+    def model(x, t, label=None):
+        seen.append(label)
+        return torch.zeros_like(x)
+    sample(model, DDIMSampler(VPSchedule()), (2, 2), 4, generator=_gen(0), condition={"label": 7})
+    assert seen == [7] * 4
 
 
 def test_set_timesteps_refuses_more_than_T_and_bad_options():
@@ -234,8 +268,12 @@ def test_set_timesteps_refuses_more_than_T_and_bad_options():
         DDPMSampler(sched).set_timesteps(51)
     with pytest.raises(ValueError, match="eta must lie in"):
         DDIMSampler(sched, eta=1.5)
-    with pytest.raises(TypeError, match="needs a DiscreteSchedule"):
-        DDPMSampler(VPSchedule())
+    with pytest.raises(TypeError, match="must be a gmtext.diffusion Schedule"):
+        DDPMSampler("vp")
+    with pytest.raises(ValueError, match="clip_sample must be positive"):
+        DDIMSampler(sched, clip_sample=-1.0)
+    with pytest.raises(TypeError, match="VESchedule"):
+        AnnealedLangevinSampler(VPSchedule(), 1e-3, 2)
     with pytest.raises(TypeError, match="continuous schedule"):
         EulerMaruyamaSampler(sched)
 
@@ -256,23 +294,27 @@ GAUSS = GaussianMixture([[1.0, -0.5]], [[0.5, 1.5]])
 @pytest.mark.parametrize("make,steps,tol", [
     (lambda d, vp: DDPMSampler(d), 200, 0.06),
     (lambda d, vp: DDIMSampler(d, eta=0.0), 50, 0.06),
+    (lambda d, vp: DDIMSampler(vp, eta=0.0), 50, 0.06),                 # DDIM on the continuous VP
     (lambda d, vp: EulerMaruyamaSampler(vp), 400, 0.08),
     (lambda d, vp: ProbabilityFlowSampler(vp), 100, 0.06),
+    (lambda d, vp: ProbabilityFlowSampler(VESchedule(0.01, 50.0), "score"), 200, 0.06),  # prior bias / 50
+    (lambda d, vp: AnnealedLangevinSampler(VESchedule(0.05, 10.0), 2e-4, 60), 20, 0.08),
 ])
 def test_samplers_reach_the_data_with_the_exact_denoiser(make, steps, tol):
     vp = VPSchedule()
     disc = DiscreteSchedule.from_continuous(vp, 1000)
     sampler = make(disc, vp)
-    model = mixture_model(GAUSS, sampler.schedule)
+    model = mixture_model(GAUSS, sampler.schedule, sampler.prediction_type)
     x = sample(model, sampler, (4000, 2), steps, generator=_gen(11))
     assert torch.allclose(x.mean(0), GAUSS.means[0].float(), atol=tol)
     assert torch.allclose(x.std(0), GAUSS.stds[0].float(), rtol=tol)
 
 
-def test_sample_ode_and_ode_likelihood_are_exact_for_a_gaussian():
+def test_probability_flow_ode_and_its_likelihood_are_exact_for_a_gaussian():
     vp = VPSchedule()
     model = mixture_model(GAUSS, vp)
-    x = sample_ode(model, vp, torch.randn(3000, 2, generator=_gen(4)), 20, method="heun")
+    x = odeint(probability_flow_velocity(model, vp), torch.randn(3000, 2, generator=_gen(4)),
+               time_grid(20).flip(0).float(), "heun")
     assert torch.allclose(x.mean(0), GAUSS.means[0].float(), atol=0.06)
     pts = GAUSS.sample(200, _gen(5)).double()
     a1, s1 = (float(v) for v in vp.alpha_sigma(torch.tensor(1.0, dtype=torch.float64)))
@@ -319,25 +361,28 @@ def test_gradient_check_finds_unregistered_and_dead_parameters():
 
     x0 = torch.randn(64, 2, generator=_gen(0))
     bad = ListModel()
-    report = gradient_check(bad, diffusion_loss(bad, VPSchedule(), x0, _gen(1)))
+    report = gradient_check(bad, denoising_loss(bad, VPSchedule(), x0, _gen(1)).mean())
     assert len(report["unregistered"]) == 4 and report["no_gradient"] == ["unused.weight", "unused.bias"]
     good = ConditionalMLP(2, 2, hidden=16, layers=2)
-    report = gradient_check(good, diffusion_loss(good, VPSchedule(), x0, _gen(1)))
+    report = gradient_check(good, denoising_loss(good, VPSchedule(), x0, _gen(1)).mean())
     assert report == {"no_gradient": [], "unregistered": []}
 
 
 def test_digit_scaling_round_trip_and_jacobian():
-    from gmtext.diffusion.training import SIGNED_LOG_JACOBIAN, digits_to_signed, signed_to_digits
+    from gmtext.data.images import scale_digits, unscale_digits
     x = torch.arange(17.0).reshape(1, 17)
-    assert torch.equal(signed_to_digits(digits_to_signed(x)), x)
-    y = digits_to_signed(x.expand(1000, 17), generator=_gen(0))
-    assert y.min() > -1 and y.max() < 1 and torch.equal(signed_to_digits(y), x.expand(1000, 17))
-    assert SIGNED_LOG_JACOBIAN == pytest.approx(64 * math.log(8.5))
+    assert torch.equal(unscale_digits(scale_digits(x).y), x)
+    y, log_det = scale_digits(x.expand(1000, 17), generator=_gen(0))
+    assert y.min() > -1 and y.max() < 1 and torch.equal(unscale_digits(y), x.expand(1000, 17))
+    # log|det dy/dx| of one 64-pixel image from the slope of the map between neighbouring levels
+    lo, hi = scale_digits(torch.zeros(1, 64)).y, scale_digits(torch.ones(1, 64)).y
+    assert scale_digits(torch.zeros(1, 64)).log_det == pytest.approx(float((hi - lo).log().sum()), rel=1e-6)
+    assert scale_digits(torch.zeros(1, 64)).log_det == pytest.approx(-64 * math.log(8.5))
 
 
 def test_time_grid_and_viz_helpers():
     from gmtext.diffusion.samplers import time_grid
-    from gmtext.diffusion.viz import reverse_animation, select_frames
+    from gmtext.viz.diffusion import reverse_animation, select_frames
     grid = time_grid(4, 1e-3)
     assert grid[0] == pytest.approx(1e-3) and grid[-1] == 1.0 and bool((grid.diff() > 0).all())
     assert grid.diff()[0] < grid.diff()[-1]                  # quadratic: small steps near the data
@@ -346,7 +391,7 @@ def test_time_grid_and_viz_helpers():
     path, times = torch.randn(11, 5, 2), torch.linspace(1, 0, 11)
     frames, ftimes = select_frames(path, times, 4)
     assert torch.equal(frames[0], path[0]) and torch.equal(frames[-1], path[-1]) and len(ftimes) == 4
-    from gmtext.animation import animation_html
+    from gmtext.viz.animation import animation_html
     images = reverse_animation(torch.rand(3, 4, 1, 8, 8), torch.linspace(1, 0, 3), nrow=2)
     assert "<img" in animation_html(images).data          # every frame renders
     with pytest.raises(ValueError, match="points or"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gmtext.diffusion import VPSchedule, diffusion_loss
+from gmtext.diffusion import VPSchedule, denoising_loss
 from gmtext.diffusion.training import gradient_check
 from gmtext.nn import ConditionalMLP
 from gmtext.nn.unet import FlatImageModel, UNet8
@@ -24,12 +24,12 @@ def test_unet_every_parameter_gets_a_gradient():
     torch.manual_seed(0)
     net = UNet8(channels=8)
     x0 = torch.randn(16, 1, 8, 8)
-    loss = diffusion_loss(net, VPSchedule(), x0, torch.Generator().manual_seed(0))
+    loss = denoising_loss(net, VPSchedule(), x0, torch.Generator().manual_seed(0)).mean()
     # the zero output layer blocks every gradient but its own at step 0: take one step first
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     loss.backward()
     opt.step()
-    report = gradient_check(net, diffusion_loss(net, VPSchedule(), x0, torch.Generator().manual_seed(1)))
+    report = gradient_check(net, denoising_loss(net, VPSchedule(), x0, torch.Generator().manual_seed(1)).mean())
     assert report == {"no_gradient": [], "unregistered": []}
 
 

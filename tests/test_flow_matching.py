@@ -1,5 +1,5 @@
-"""Tests of gmtext.flow_matching: path end points, target velocity vs finite differences,
-converters round-trip, the exact mixture velocity vs Monte Carlo, straightness, errors."""
+"""Tests of gmtext.diffusion.flow_matching: path end points, target velocity vs finite differences,
+the one converter read in flow time, the exact mixture velocity vs Monte Carlo, straightness, errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from gmtext.data import toy
-from gmtext.flow_matching import (cfm_loss, cosine_path, linear_path, mixture_velocity,
-                                  path_length_ratio, straightness)
+from gmtext.diffusion import convert_at
+from gmtext.diffusion.flow_matching import cfm_loss, cosine_path, linear_path, mixture_velocity
+from gmtext.metrics.paths import path_length_ratio, straightness
 from gmtext.nn import ConditionalMLP
 from gmtext.ode import odeint
 
@@ -49,10 +50,12 @@ def test_converters_round_trip(path):
     x0, x1 = _pair(3)
     t = torch.linspace(0.05, 0.95, x0.shape[0], dtype=torch.float64)
     x, v = path.sample(x0, x1, t), path.target(x0, x1, t)
-    assert torch.allclose(path.velocity_to_data(v, x, t), x1, atol=1e-10)
-    assert torch.allclose(path.velocity_to_noise(v, x, t), x0, atol=1e-10)
-    assert torch.allclose(path.data_to_velocity(x1, x, t), v, atol=1e-10)
-    assert torch.allclose(path.noise_to_velocity(x0, x, t), v, atol=1e-10)
+    # the one converter of the diffusion chapters, at diffusion time 1 - t, velocity -v
+    sched, back = path.schedule, 1 - t
+    assert torch.allclose(convert_at(sched, -v, "velocity", "sample", x, back), x1, atol=1e-10)
+    assert torch.allclose(convert_at(sched, -v, "velocity", "epsilon", x, back), x0, atol=1e-10)
+    assert torch.allclose(-convert_at(sched, x1, "sample", "velocity", x, back), v, atol=1e-10)
+    assert torch.allclose(-convert_at(sched, x0, "epsilon", "velocity", x, back), v, atol=1e-10)
 
 
 def test_velocity_to_score_matches_the_exact_score_of_the_noised_mixture():
@@ -62,7 +65,8 @@ def test_velocity_to_score_matches_the_exact_score_of_the_noised_mixture():
         t = torch.full((50,), tv, dtype=torch.float64)
         v = mixture_velocity(p, x, t)
         exact = p.noised(sigma=1 - tv, alpha=tv).score(x)
-        assert torch.allclose(linear_path().velocity_to_score(v, x, t), exact, atol=1e-8)
+        score = convert_at(linear_path().schedule, -v, "velocity", "score", x, 1 - t)
+        assert torch.allclose(score, exact, atol=1e-8)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
@@ -134,11 +138,15 @@ def test_bad_inputs_raise():
         straightness(torch.zeros(3, 2), torch.zeros(3))
     with pytest.raises(ValueError, match=r"\(B, D\)"):
         cfm_loss(lambda x, t: x, torch.zeros(4))
+    with pytest.raises(ValueError, match=r"shape of x0, \(6, 3\), got \(6, 1\)"):
+        cfm_loss(lambda x, t: x[:, :1], x1.float())                  # an (N, 1) field, never broadcast
+    with pytest.raises(ValueError, match="NaN"):
+        cfm_loss(lambda x, t: x * float("nan"), x1.float())
 
 
 def test_equal_nfe_samples_share_the_noise_and_converge():
     from gmtext.diffusion import VPSchedule, mixture_model
-    from gmtext.flow_matching import equal_nfe_samples
+    from gmtext.recipes.flow_matching import equal_nfe_samples
 
     p = toy.GaussianMixture([[-1.0, 0.0], [1.0, 0.0]], 0.3)
     vp = VPSchedule()

@@ -164,9 +164,9 @@ def test_bad_inputs_raise_clear_errors() -> None:
                    generator=torch.Generator(), progress=False)
     with pytest.raises(TypeError, match=r"sample\(n, generator"):
         train_flow(flow, [[0.0, 0.0]], 1, generator=torch.Generator(), progress=False)
-    with pytest.raises(ValueError, match="not both"):
-        train_flow(flow, torch.zeros(10, 2), 1, generator=torch.Generator(), ema=0.9,
-                   val=torch.zeros(4, 2), progress=False)
+    with pytest.raises(ValueError, match="clip_grad_norm"):
+        train_flow(flow, torch.zeros(10, 2), 1, generator=torch.Generator(), clip_grad_norm=-1.0,
+                   progress=False)
     with pytest.raises(ValueError, match="positive int"):
         InvertibleLinear(0)
 
@@ -242,6 +242,19 @@ def test_temperature_shrinks_samples_and_flow_matches_base_at_init() -> None:
         base = torch.distributions.MultivariateNormal(torch.zeros(3), torch.eye(3))
         assert torch.allclose(flow.log_prob(x), base.log_prob(x), atol=1e-5)
     assert abs(float(x.std()) - 0.5) < 0.03
+
+
+def test_early_stopping_with_an_average_keeps_the_best_average() -> None:
+    gen = torch.Generator().manual_seed(0)
+    flow = realnvp(2, n_layers=1, hidden=8, generator=gen)
+    data, val = torch.randn(256, 2, generator=gen), torch.randn(64, 2, generator=gen)
+    hist = train_flow(flow, data, 40, generator=gen, ema=0.5, val=val, every=10, patience=2,
+                      progress=False)
+    assert hist.ema is not None and [s for s, _ in hist.logs["val"]][:2] == [9, 19]
+    for a, b in zip(flow.state_dict().values(), hist.ema.state_dict().values()):
+        assert torch.equal(a, b)                 # the flow holds the (best) average
+    best = min(v for _, v in hist.logs["val"])
+    assert mean_nll(flow, val) == pytest.approx(best, abs=1e-5)
 
 
 def test_cosine_annealing_decays_the_learning_rate(monkeypatch: pytest.MonkeyPatch) -> None:

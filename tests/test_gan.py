@@ -1,6 +1,7 @@
-"""Tests of gmtext.gan and gmtext.divergences.jsd: hand-computed loss values, the gradient penalty
-on a linear critic, the optimal discriminator and V(D*, G) = -log 4 + 2 JSD, JSD closed forms,
-CycleGAN terms, style modulation identities, shapes and errors."""
+"""Tests of gmtext.gan, its networks (gmtext.nn.dcgan, .translator, .style), its recipes and
+gmtext.divergences.jsd: hand-computed loss values, the gradient penalty on a linear critic, the
+optimal discriminator and V(D*, G) = -log 4 + 2 JSD, JSD closed forms, CycleGAN terms, style
+modulation identities, shapes, and bad input refused with a message."""
 
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ import torch
 from gmtext.data import toy
 from gmtext.data.styles import bold_negative, unpaired_domains
 from gmtext.divergences import jsd
-from gmtext.gan import (DigitDiscriminator, DigitGenerator, MinibatchStd, Packed,
-                        discriminator_loss, from_gan_scale, generator_loss, gradient_penalty,
-                        r1_penalty, to_gan_scale, toy_discriminator, toy_generator, train_gan)
-from gmtext.gan.collapse import FIX, RECIPES, train_grid_gan
-from gmtext.gan.cyclegan import CycleGAN, cycle_loss, identity_loss
+from gmtext.gan import (discriminator_loss, from_gan_scale, generator_coverage, generator_loss,
+                        gradient_penalty, r1_penalty, sample_latent, to_gan_scale, train_gan)
+from gmtext.gan.cyclegan import CycleGAN, cycle_loss, identity_loss, train_cyclegan
 from gmtext.gan.optimal import (game_value, generator_logit_gradient, optimal_discriminator,
                                 value_at_optimum)
-from gmtext.gan.style import MappingNetwork, ModulatedConv2d, adain
-from gmtext.train import EMA
+from gmtext.nn import (DigitDiscriminator, DigitGenerator, MappingNetwork, MinibatchStd,
+                       ModulatedConv2d, Packed, StyleAffine, Translator, adain, toy_discriminator,
+                       toy_generator)
+from gmtext.recipes.gan_toy import FIX, RECIPES, train_grid_gan
+from gmtext.train import TrainConfig
+
+
+def _config(steps: int, **kwargs: object) -> TrainConfig:
+    return TrainConfig(steps, lr=2e-4, progress=False, **kwargs)
 
 
 def _grid(lo: float = -15.0, hi: float = 15.0, m: int = 60001) -> torch.Tensor:
@@ -229,13 +235,13 @@ def test_train_gan_is_deterministic_and_validates():
         g, d = toy_generator(2, 16, 1), toy_discriminator(16, 1, pack=2)
         data = toy.load("ring8")
         gen = torch.Generator().manual_seed(0)
-        hist = train_gan(g, d, lambda s: data.sample(32, gen), 5, latent_dim=2, generator=gen,
-                         gp_weight=1.0, r1_weight=1.0, progress=False)
+        hist = train_gan(g, d, lambda s: data.sample(32, gen), _config(5), latent_dim=2,
+                         generator=gen, gp_weight=1.0, r1_weight=1.0)
         return hist.loss
     assert run() == run()
     with pytest.raises(ValueError, match="valid"):
-        train_gan(toy_generator(), toy_discriminator(), [torch.zeros(4, 2)], 1, latent_dim=2,
-                  generator=torch.Generator(), loss="hinge")
+        train_gan(toy_generator(), toy_discriminator(), [torch.zeros(4, 2)], _config(1),
+                  latent_dim=2, generator=torch.Generator(), loss="hinge")
 
 
 def test_train_gan_ema_tracks_the_weight_average_by_hand():
@@ -244,17 +250,16 @@ def test_train_gan_ema_tracks_the_weight_average_by_hand():
     torch.manual_seed(0)
     g, d = toy_generator(2, 8, 1), toy_discriminator(8, 1)
     theta0 = [p.detach().clone() for p in g.parameters()]
-    ema = EMA(g, decay=0.9)
     gen, data = torch.Generator().manual_seed(0), toy.load("grid25")
     z = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
-    hist = train_gan(g, d, lambda s: data.sample(16, gen), 1, latent_dim=2, generator=gen,
-                     ema=ema, snapshot_every=1, snapshot_z=z, snapshot_model=ema.shadow,
-                     progress=False)
-    for p0, p1, avg in zip(theta0, g.parameters(), ema.shadow.parameters()):
+    config = _config(1, ema_decay=0.9, ema_warmup=False)
+    hist = train_gan(g, d, lambda s: data.sample(16, gen), config, latent_dim=2, generator=gen,
+                     snapshot_every=1, snapshot_z=z, snapshot_average=True)
+    for p0, p1, avg in zip(theta0, g.parameters(), hist.ema.parameters()):
         assert not torch.equal(p0, p1)                               # the generator moved
         torch.testing.assert_close(avg, 0.9 * p0 + 0.1 * p1.detach())
     with torch.no_grad():
-        torch.testing.assert_close(hist.snapshots[0][1], ema.shadow(z))
+        torch.testing.assert_close(hist.snapshots[0][1], hist.ema(z))
 
 
 def test_train_grid_gan_samples_the_recipe_generator():
@@ -320,3 +325,141 @@ def test_demodulation_gives_unit_variance():
     assert torch.allclose(out.std(dim=(2, 3)), torch.ones(2, 4), atol=0.05)
     mapping = MappingNetwork(latent_dim=4, w_dim=8)
     assert mapping(torch.randn(5, 4)).shape == (5, 8)
+
+
+# ---------------------------------------------------------------- bad input, as a hostile user
+def test_losses_refuse_several_logits_per_sample_and_nan():
+    expected = r"one logit per sample, shape \(N,\) or \(N, 1\), got \(4, 2\)"
+    with pytest.raises(ValueError, match=expected):
+        discriminator_loss(torch.zeros(4, 2), torch.zeros(4))
+    with pytest.raises(ValueError, match="one logit per sample"):
+        generator_loss(torch.zeros(4, 1, 1))
+    assert float(generator_loss(torch.zeros(4, 1))) == pytest.approx(math.log(2))
+    with pytest.raises(ValueError, match="fake_logits holds NaN"):
+        discriminator_loss(torch.zeros(3), torch.tensor([0.0, float("nan"), 1.0]))
+    with pytest.raises(ValueError, match="valid: minimax, non_saturating, wasserstein"):
+        generator_loss(torch.zeros(3), "least_squares")
+
+
+def test_penalties_refuse_wide_critics_and_nan():
+    with pytest.raises(ValueError, match=r"one value per sample .* got \(4, 2\)"):
+        gradient_penalty(lambda x: x * 2, torch.zeros(4, 2), torch.ones(4, 2))
+    with pytest.raises(ValueError, match="one value per sample"):
+        r1_penalty(lambda x: x.sum(), torch.zeros(4, 2))            # a scalar: summed silently
+    packed = toy_discriminator(8, 1, pack=2)                         # one value per pack is fine
+    assert gradient_penalty(packed, torch.zeros(4, 2), torch.ones(4, 2)).item() >= 0
+    with pytest.raises(ValueError, match="real holds NaN"):
+        gradient_penalty(lambda x: x.sum(1), torch.full((2, 2), float("nan")), torch.zeros(2, 2))
+
+
+def test_train_gan_refuses_bad_discriminators_batches_weights_and_configs():
+    def game(d=None, batch=None, config=None, **kwargs):
+        torch.manual_seed(0)
+        g = toy_generator(2, 8, 1)
+        d = toy_discriminator(8, 1) if d is None else d
+        batch = torch.randn(8, 2) if batch is None else batch
+        return train_gan(g, d, [batch], _config(2) if config is None else config, latent_dim=2,
+                         generator=torch.Generator().manual_seed(0), **kwargs)
+
+    with pytest.raises(ValueError, match=r"one logit per sample .* got \(8, 2\)"):
+        game(d=toy_generator(2, 8, 1))                  # two outputs per sample, not one logit
+    with pytest.raises(ValueError, match="real batch .* NaN"):
+        game(batch=torch.full((8, 2), float("nan")))
+    with pytest.raises(TypeError, match=r"pair \(x, labels\)"):
+        game(batch={"x": torch.zeros(8, 2)})
+    for name, value in (("gp_weight", -1.0), ("r1_weight", float("nan")),
+                        ("gp_weight", float("inf"))):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+            game(**{name: value})
+    with pytest.raises(ValueError, match="d_steps must be an int >= 1, got 0"):
+        game(d_steps=0)
+    with pytest.raises(ValueError, match="snapshot_every must be an int >= 0"):
+        game(snapshot_every=-1)
+    with pytest.raises(ValueError, match="snapshot_average needs config.ema_decay"):
+        game(snapshot_average=True)
+    with pytest.raises(TypeError, match="TrainConfig, got int"):
+        game(config=5)
+    with pytest.raises(ValueError, match="eval_every must be None"):
+        game(config=_config(2, eval_every=1))
+    with pytest.raises(ValueError, match="d_config.ema_decay must be None"):
+        game(d_config=_config(2, ema_decay=0.9))
+    with pytest.raises(ValueError, match="betas must be two numbers in"):
+        game(betas=(0.5, 1.5))
+
+
+def test_cyclegan_refuses_negative_weights_and_nan():
+    model = CycleGAN(channels=4, blocks=1)
+    a = torch.zeros(2, 1, 8, 8)
+    with pytest.raises(ValueError, match="cycle_weight must be a finite number >= 0, got -1.0"):
+        model.generator_objective(a, a, cycle_weight=-1.0)
+    with pytest.raises(ValueError, match="identity_weight must be a finite number >= 0"):
+        train_cyclegan(model, [(a, a)], _config(1), identity_weight=float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        cycle_loss(a, torch.full_like(a, float("nan")))
+    hist = train_cyclegan(model, [(a, a)], _config(2))
+    assert len(hist.loss) == 2 and set(hist.terms) >= {"discriminator", "cycle", "total"}
+
+
+def test_networks_refuse_bad_sizes_labels_and_shapes():
+    with pytest.raises(ValueError, match="channels must be a positive int, got -1"):
+        DigitGenerator(8, channels=-1)
+    with pytest.raises(ValueError, match="n_classes must be an int >= 0"):
+        DigitDiscriminator(8, n_classes=-2)
+    with pytest.raises(ValueError, match="channels must be a positive int"):
+        Translator(channels=0)
+    with pytest.raises(ValueError, match="pack must be a positive int, got 0"):
+        toy_discriminator(8, 1, pack=0)
+    g = DigitGenerator(8, 4, n_classes=10)
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.9, got values in 0\.\.10"):
+        g(torch.zeros(2, 8), torch.tensor([0, 10]))
+    with pytest.raises(ValueError, match="int64"):
+        g(torch.zeros(2, 8), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"divisible by the pack size 2"):
+        toy_discriminator(8, 1, pack=2)(torch.zeros(3, 2))
+    conv = ModulatedConv2d(4, 2, w_dim=3)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 4, H, W\)"):
+        conv(torch.zeros(2, 3, 8, 8), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"w must have shape \(2, 3\), got \(5, 3\)"):
+        conv(torch.zeros(2, 4, 8, 8), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match=r"w must have shape \(N, 3\)"):
+        StyleAffine(3, 4)(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="latent_dim must be a positive int"):
+        MappingNetwork(latent_dim=0)
+
+
+def test_sampling_and_recipes_refuse_bad_input():
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        sample_latent(0, 2)
+    with pytest.raises(ValueError, match="NaN"):
+        from_gan_scale(torch.full((1, 1, 8, 8), float("nan")))
+    with pytest.raises(ValueError, match=r"\[0, 16\]"):
+        to_gan_scale(torch.full((1, 1, 8, 8), -1.0))                # already on [-1, 1]
+    with pytest.raises(TypeError, match="GaussianMixture"):
+        generator_coverage(toy_generator(2, 8, 1), toy.load("grid25").sample)
+    with pytest.raises(ValueError, match="frames must be an int >= 0"):
+        train_grid_gan("vanilla", steps=1, frames=-1)
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        train_grid_gan("vanilla", steps=1, seed=-3)
+
+
+def test_recipes_leave_the_callers_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_grid_gan("vanilla", steps=1, seed=0, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_training_animation_needs_snapshots():
+    from gmtext.viz.gan import training_animation
+    with pytest.raises(ValueError, match="runs is empty"):
+        training_animation({}, torch.zeros(25, 2))
+    run = train_grid_gan("vanilla", steps=2, seed=0, progress=False)
+    with pytest.raises(ValueError, match="no snapshots"):
+        training_animation({"vanilla": run.history}, torch.zeros(25, 2))
+
+
+def test_gan_scale_is_the_signed_levels_scaling_of_the_data():
+    from gmtext.data.images import digits, scale_digits
+    x = digits("test")[:50]
+    assert torch.equal(to_gan_scale(x), scale_digits(x, "signed_levels").y)

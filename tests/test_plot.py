@@ -1,4 +1,4 @@
-"""Tests of gmtext.plot and gmtext.animation: headless figures, their contents and errors."""
+"""Tests of gmtext.viz.plot and gmtext.viz.animation: headless figures, their contents and errors."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from gmtext.data import toy  # noqa: E402
 from gmtext.data.images import digits  # noqa: E402
-from gmtext.plot import (  # noqa: E402
+from gmtext.viz.plot import (  # noqa: E402
     animation_html,
     density_1d,
     density_2d,

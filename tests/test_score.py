@@ -12,12 +12,12 @@ from torch.autograd.functional import jacobian
 from gmtext.data import toy
 from gmtext.metrics import mmd_rbf
 from gmtext.nn import MLP
-from gmtext.score import (EnergyModel, NoiseConditionalScore, annealed_langevin_dynamics,
-                          denoising_score_matching, explicit_score_matching, fisher_divergence,
-                          geometric_sigmas, implicit_score_matching, jacobian_trace,
-                          langevin_dynamics, langevin_stationary_variance, mlp_score_net,
-                          mode_weights, ncsn_loss, score_from_log_density,
-                          sliced_score_matching)
+from gmtext.nn.score import NoiseConditionalScore, mlp_score_net
+from gmtext.metrics.modes import fisher_divergence, mode_weights
+from gmtext.score import (EnergyModel, annealed_langevin_dynamics, denoising_score_matching,
+                          explicit_score_matching, geometric_sigmas, implicit_score_matching,
+                          jacobian_trace, langevin_dynamics, langevin_stationary_variance, ncsn_loss,
+                          score_from_log_density, sliced_score_matching)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -264,6 +264,12 @@ def test_bad_inputs_of_losses():
         sliced_score_matching(lambda v: v, x, _gen(), n_projections=0)
     with pytest.raises(ValueError, match="sigmas"):
         ncsn_loss(lambda v, s: v, x, [], _gen())
+    with pytest.raises(ValueError, match=r"shape of x0, \(10, 2\), got \(10, 1\)"):
+        ncsn_loss(lambda v, s: v[:, :1], x, [1.0, 0.5], _gen())             # never broadcast
+    with pytest.raises(ValueError, match=r"shape of x, \(10, 2\)"):
+        langevin_dynamics(lambda v: v[:, :1], x, 0.1, 3, _gen())
+    with pytest.raises(ValueError, match=r"shape of x, \(1000, 2\)"):
+        fisher_divergence(lambda v: v[:, :1], toy.load("ring8"), 1000, _gen())
     with pytest.raises(ValueError, match="NaN"):
         explicit_score_matching(lambda v: v, x * float("nan"), x)
     with pytest.raises(TypeError):
@@ -271,7 +277,7 @@ def test_bad_inputs_of_losses():
 
 
 def test_digit_sampler_shape_scale_and_errors():
-    from gmtext.score import digit_score_model, sample_digits
+    from gmtext.recipes.score import digit_score_model, sample_digits
 
     model = digit_score_model(channels=4, blocks=1).eval()
     x = sample_digits(model, 4, 1, _gen())
@@ -284,7 +290,7 @@ def test_digit_sampler_shape_scale_and_errors():
 def test_every_parameter_of_the_score_networks_is_trained():
     """No block is dead or kept outside the module (where no optimiser would see it)."""
     from gmtext.diffusion.training import gradient_check
-    from gmtext.score.digits import digit_score_model
+    from gmtext.recipes.score import digit_score_model
     gen = torch.Generator().manual_seed(0)
     sigmas = geometric_sigmas(2.0, 0.05, 5)
     cases = ((NoiseConditionalScore(mlp_score_net(2)), torch.randn(64, 2, generator=gen)),

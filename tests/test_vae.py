@@ -20,7 +20,8 @@ from gmtext.linear_gaussian import LinearGaussian
 from gmtext.nn import CategoricalDecoder, GaussianEncoder, LocalAutoregressiveDecoder
 from gmtext.nn.coders import scale_images
 from gmtext.nn.pixel import causal_offsets
-from gmtext.vae import VAE, digits_vae, fit_vae, iwae_bounds, log_mean_exp
+from gmtext.distributions import log_mean_exp
+from gmtext.vae import VAE, digits_vae, fit_vae, iwae_bounds
 
 
 def gen(seed=0):

@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
+from gmtext.data.images import scale_digits
 from gmtext.diffusion.discrete import (DiscreteDenoiser, EpsilonDenoiser, alpha_sigma,
-                                       decoder_log_probs, discrete_log_likelihood, level_values,
-                                       to_levels_scale)
+                                       decoder_log_probs, discrete_log_likelihood, level_values)
 from gmtext.diffusion.vdm import VDM, LinearLogSNR, prior_kl, stratified_times
 
 
@@ -28,7 +28,7 @@ def test_decoder_is_sharp_at_low_noise():
     x = torch.arange(17).reshape(1, 17)
     gamma0 = torch.tensor(-12.0)
     alpha, _ = alpha_sigma(gamma0)
-    logp = discrete_log_likelihood(x, alpha * to_levels_scale(x), gamma0)
+    logp = discrete_log_likelihood(x, alpha * scale_digits(x, "signed_levels").y.reshape(x.shape[0], -1), gamma0)
     assert float(logp) > -1e-6
 
 
@@ -86,7 +86,7 @@ def test_diffusion_loss_estimator_is_unbiased_for_the_time_integral():
     torch.manual_seed(0)
     model = _model(dim=4)
     x = torch.randint(0, 17, (1, 4), generator=torch.Generator().manual_seed(1))
-    y = to_levels_scale(x)
+    y = scale_digits(x, "signed_levels").y.reshape(x.shape[0], -1)
     eps = torch.randn(1, 4, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         grid = torch.linspace(0, 1, 20001)
@@ -127,12 +127,13 @@ def test_loss_reaches_every_parameter_including_the_schedule():
 
 
 def test_bad_inputs_raise():
-    with pytest.raises(ValueError, match="integer levels"):
-        to_levels_scale(torch.full((2, 64), 0.5))
-    with pytest.raises(ValueError, match="integer levels"):
-        to_levels_scale(torch.full((2, 64), 17))
+    model = VDM(DiscreteDenoiser(hidden=8, layers=1))
+    with pytest.raises(ValueError, match="integer grey levels"):
+        model.loss(torch.full((2, 64), 0.5))                            # rescaled data, not levels
+    with pytest.raises(ValueError, match="integer grey levels"):
+        model.loss(torch.full((2, 64), 17))
     with pytest.raises(TypeError, match="tensor"):
-        to_levels_scale([[1, 2]])
+        model.loss([[1, 2]])
     with pytest.raises(ValueError, match="gamma_min < gamma_max"):
         LinearLogSNR(3.0, -3.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):

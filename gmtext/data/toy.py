@@ -33,6 +33,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from gmtext._validate import check_finite, check_n
+from gmtext.distributions import LOG_2PI
+
 #: The names :func:`load` accepts.
 NAMES: tuple[str, ...] = ("mixture1d", "grid25", "grid25_wide", "ring8", "checkerboard", "two_moons")
 
@@ -55,7 +58,7 @@ def gaussian_mixture_log_prob(x: Tensor, means: Tensor, stds: Tensor, log_weight
         ``(N,)`` log-densities.
     """
     z = (x[:, None, :] - means[None]) / stds[None]                      # (N, K, D)
-    log_norm = -0.5 * z.pow(2) - torch.log(stds)[None] - 0.5 * math.log(2 * math.pi)
+    log_norm = -0.5 * z.pow(2) - torch.log(stds)[None] - 0.5 * LOG_2PI
     return torch.logsumexp(log_norm.sum(-1) + log_weights[None], dim=1)  # (N,)
 
 
@@ -68,7 +71,7 @@ class ToyDistribution:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` independent samples, shape ``(n, dim)``, float32 on the CPU."""
-        _check_n(n)
+        check_n(n)
         return self._sample(n, generator)
 
     def log_prob(self, x: Tensor) -> Tensor:
@@ -97,17 +100,18 @@ class GaussianMixture(ToyDistribution):
 
     def __init__(self, means: Tensor | Sequence, stds: float | Tensor | Sequence,
                  weights: Tensor | Sequence | None = None, name: str = "mixture") -> None:
-        means = torch.as_tensor(means, dtype=torch.float64)
+        means = check_finite(torch.as_tensor(means, dtype=torch.float64), "means")
         if means.ndim != 2:
             raise ValueError(f"means must have shape (K, D), got {tuple(means.shape)}")
         k, d = means.shape
-        stds = torch.as_tensor(stds, dtype=torch.float64)
+        stds = check_finite(torch.as_tensor(stds, dtype=torch.float64), "stds")
         stds = stds.reshape(k, 1) if stds.ndim == 1 else stds
         stds = torch.broadcast_to(stds, (k, d)).clone()
         if not bool((stds > 0).all()):
-            raise ValueError("stds must all be positive")
+            raise ValueError(f"stds must all be positive, got min {float(stds.min()):.3g}")
         weights = torch.ones(k, dtype=torch.float64) if weights is None else torch.as_tensor(
             weights, dtype=torch.float64)
+        check_finite(weights, "weights")
         if weights.shape != (k,) or bool((weights < 0).any()) or float(weights.sum()) <= 0:
             raise ValueError(f"weights must be {k} non-negative numbers with a positive sum")
         self.means, self.stds, self.weights = means, stds, weights / weights.sum()
@@ -237,11 +241,6 @@ def load(name: str) -> ToyDistribution:
     raise ValueError(f"unknown toy {name!r}; valid names: {', '.join(NAMES)}")
 
 
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int (number of samples), got {n!r}")
-
-
 def _check_points(x: Tensor, dim: int, name: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor of shape (N, {dim}), got {type(x).__name__}")
@@ -250,4 +249,4 @@ def _check_points(x: Tensor, dim: int, name: str) -> Tensor:
         raise ValueError(f"{name}.log_prob expects shape (N, {dim}), got {tuple(x.shape)}{hint}")
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-    return x
+    return check_finite(x, f"the points given to {name}.log_prob")

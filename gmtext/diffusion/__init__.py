@@ -1,24 +1,38 @@
-"""Diffusion models (chapter 6): schedules, parameterizations, the forward process, samplers, likelihoods.
+"""Every Gaussian path of the book (chapters 5-7): NCSN, DDPM, the score SDE, flow matching and the VDM.
 
-Each concept is one module; the most used names are re-exported here.
+One schedule interface (:mod:`~gmtext.diffusion.schedules`), one converter between what a network
+predicts (:mod:`~gmtext.diffusion.parameterization`), one weighted denoising loss
+(:mod:`~gmtext.diffusion.losses`), one exact-mixture oracle (:mod:`~gmtext.diffusion.oracles`) and
+one sampler contract (:mod:`~gmtext.diffusion.samplers`, :mod:`~gmtext.diffusion.sde`); flow
+matching (:mod:`~gmtext.diffusion.flow_matching`) is the linear path with the velocity target.
+The most used names are re-exported here; ``vdm`` and ``discrete`` are imported explicitly.
 """
 
+from gmtext.diffusion.flow_matching import FlowPath, cfm_loss, cosine_path, linear_path, mixture_velocity
 from gmtext.diffusion.likelihood import elbo_terms, ode_log_likelihood
-from gmtext.diffusion.parameterization import (PREDICTION_TYPES, ClippedDenoiser, convert, target_for,
-                                              to_x0_and_epsilon)
-from gmtext.diffusion.process import (diffusion_loss, mixture_model, posterior_coefficients,
-                                      posterior_mean_variance, q_mean_std, q_sample, sample_times)
-from gmtext.diffusion.samplers import (DDIMSampler, DDPMSampler, EulerMaruyamaSampler,
-                                       ProbabilityFlowSampler, probability_flow_velocity, sample,
-                                       sample_ode)
-from gmtext.diffusion.schedules import DiscreteSchedule, VESchedule, VPSchedule, ddpm_betas
+from gmtext.diffusion.losses import denoising_loss, elbo_weight
+from gmtext.diffusion.oracles import mixture_model, mixture_posterior_means
+from gmtext.diffusion.parameterization import (PREDICTION_TYPES, ClippedDenoiser, convert, convert_at,
+                                              from_x0_and_epsilon, to_x0_and_epsilon)
+from gmtext.diffusion.process import (posterior_coefficients, posterior_mean_variance, q_mean_std,
+                                      q_sample, sample_times)
+from gmtext.diffusion.samplers import DDIMSampler, DDPMSampler, Sampler, SamplerOutput, sample
+from gmtext.diffusion.ddpm import DiscreteSchedule, ddpm_betas
+from gmtext.diffusion.schedules import (CosineSchedule, LinearSchedule, Schedule, VESchedule, VPSchedule,
+                                        geometric_sigmas, ladder_schedule)
+from gmtext.diffusion.sde import (AnnealedLangevinSampler, EulerMaruyamaSampler, ProbabilityFlowSampler,
+                                  probability_flow_velocity)
+from gmtext.diffusion.training import train_diffusion, train_flow_matching
 
 __all__ = [
-    "DiscreteSchedule", "VPSchedule", "VESchedule", "ddpm_betas",
-    "PREDICTION_TYPES", "convert", "target_for", "to_x0_and_epsilon", "ClippedDenoiser",
+    "Schedule", "DiscreteSchedule", "VPSchedule", "VESchedule", "LinearSchedule", "CosineSchedule",
+    "ddpm_betas", "geometric_sigmas", "ladder_schedule",
+    "PREDICTION_TYPES", "convert", "convert_at", "to_x0_and_epsilon", "from_x0_and_epsilon",
+    "ClippedDenoiser",
     "q_mean_std", "q_sample", "posterior_mean_variance", "posterior_coefficients", "sample_times",
-    "diffusion_loss", "mixture_model",
-    "DDPMSampler", "DDIMSampler", "EulerMaruyamaSampler", "ProbabilityFlowSampler",
-    "probability_flow_velocity", "sample", "sample_ode",
-    "ode_log_likelihood", "elbo_terms",
+    "denoising_loss", "elbo_weight", "mixture_model", "mixture_posterior_means",
+    "Sampler", "SamplerOutput", "DDPMSampler", "DDIMSampler", "EulerMaruyamaSampler",
+    "ProbabilityFlowSampler", "AnnealedLangevinSampler", "probability_flow_velocity", "sample",
+    "FlowPath", "linear_path", "cosine_path", "cfm_loss", "mixture_velocity",
+    "ode_log_likelihood", "elbo_terms", "train_diffusion", "train_flow_matching",
 ]

@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from gmtext.nn import ConditionalMLP
 
-__all__ = ["level_values", "to_levels_scale", "alpha_sigma", "decoder_log_probs",
+__all__ = ["level_values", "alpha_sigma", "decoder_log_probs",
            "discrete_log_likelihood", "DiscreteDenoiser", "EpsilonDenoiser"]
 
 
@@ -54,29 +54,6 @@ def level_values(levels: int = 17, device: torch.device | None = None) -> Tensor
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
         raise ValueError(f"levels must be an int >= 2, got {levels!r}")
     return torch.linspace(-1.0, 1.0, levels, device=device)
-
-
-def to_levels_scale(x: Tensor, levels: int = 17) -> Tensor:
-    r"""Integer data ``(N, ...)`` in ``0 .. levels-1`` to floats ``(N, D)`` at :math:`y = 2x/(L-1) - 1`.
-
-    Raises:
-        TypeError: if ``x`` is not a tensor.
-        ValueError: if ``x`` holds values that are not integer levels in ``0 .. levels - 1``.
-
-    Example:
-        >>> to_levels_scale(torch.tensor([[0, 8, 16]]))
-        tensor([[-1.,  0.,  1.]])
-    """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a tensor of integer levels 0..{levels - 1}, "
-                        f"got {type(x).__name__}")
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"x must have shape (N, ...) with N >= 1, got {tuple(x.shape)}")
-    xf = x.reshape(x.shape[0], -1).float()
-    if not bool(((xf >= 0) & (xf <= levels - 1) & (xf == xf.round())).all()):
-        raise ValueError(f"x must hold integer levels in 0..{levels - 1}, got values in "
-                         f"[{float(xf.min()):.3g}, {float(xf.max()):.3g}] (not rescaled data?)")
-    return 2.0 * xf / (levels - 1) - 1.0
 
 
 def alpha_sigma(gamma: Tensor) -> tuple[Tensor, Tensor]:
@@ -128,7 +105,10 @@ def discrete_log_likelihood(x: Tensor, z0: Tensor, gamma0: Tensor, levels: int =
         x: integer levels ``(B, ...)`` with ``D`` entries each.
         z0, gamma0, levels: as in :func:`decoder_log_probs`.
     """
-    to_levels_scale(x, levels)                                             # validates x
+    if not isinstance(x, Tensor) or x.ndim < 2:
+        raise ValueError(f"x must be a tensor (B, ...) of integer levels 0..{levels - 1}")
+    if not bool(((x >= 0) & (x <= levels - 1) & (x == x.round())).all()):
+        raise ValueError(f"x must hold integer levels in 0..{levels - 1} (not rescaled data)")
     idx = x.reshape(x.shape[0], -1).long()                                 # (B, D)
     if idx.shape != z0.shape:
         raise ValueError(f"x has {tuple(idx.shape)} pixels but z0 has shape {tuple(z0.shape)}")

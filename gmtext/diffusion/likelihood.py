@@ -21,12 +21,15 @@ from torch import Tensor
 
 from gmtext.diffusion.parameterization import check_prediction_type, to_x0_and_epsilon
 from gmtext.diffusion.process import Model, _alpha_sigma, posterior_coefficients, q_sample
-from gmtext.diffusion.samplers import probability_flow_velocity, time_grid
-from gmtext.diffusion.schedules import ContinuousSchedule, DiscreteSchedule
+from gmtext.diffusion.samplers import time_grid
+from gmtext.diffusion.ddpm import DiscreteSchedule
+from gmtext.diffusion.schedules import Schedule
+from gmtext.diffusion.sde import probability_flow_velocity
+from gmtext.distributions import LOG_2PI, standard_normal_log_prob
 from gmtext.ode import log_prob_by_ode
 
 
-def ode_log_likelihood(model: Model, schedule: ContinuousSchedule, x: Tensor, num_steps: int = 100,
+def ode_log_likelihood(model: Model, schedule: Schedule, x: Tensor, num_steps: int = 100,
                        prediction_type: str = "epsilon", method: str = "rk4", trace: str | None = None,
                        generator: torch.Generator | None = None, t_min: float = 1e-3,
                        batch_size: int = 4096,
@@ -60,11 +63,10 @@ def ode_log_likelihood(model: Model, schedule: ContinuousSchedule, x: Tensor, nu
         trace = "exact" if x[0].numel() <= 2 else "hutchinson"
     velocity = probability_flow_velocity(model, schedule, prediction_type)
     times = time_grid(num_steps, t_min, spacing, dtype=x.dtype)
-    sigma_1 = float(schedule.alpha_sigma(torch.tensor(1.0, dtype=torch.float64))[1])
+    sigma_1 = schedule.prior_std
 
-    def gaussian_prior(z: Tensor) -> Tensor:
-        d = z[0].numel()
-        return -0.5 * (z / sigma_1).pow(2).flatten(1).sum(1) - d * math.log(sigma_1) - 0.5 * d * math.log(2 * math.pi)
+    def gaussian_prior(z: Tensor) -> Tensor:                # log N(z; 0, sigma_1^2 I)
+        return standard_normal_log_prob(z / sigma_1) - z[0].numel() * math.log(sigma_1)
 
     prior = gaussian_prior if prior_log_prob is None else prior_log_prob
     return torch.cat([log_prob_by_ode(velocity, chunk, times, prior, method, trace, generator)
@@ -104,14 +106,13 @@ def elbo_terms(model: Model, schedule: DiscreteSchedule, x0: Tensor,
             x0_hat, _ = to_x0_and_epsilon(model(x_k, t), prediction_type, x_k, a, s)
             if k == 1:
                 var = float(schedule.betas[1])
-                recon = (0.5 * (x0 - x0_hat) ** 2 / var + 0.5 * math.log(2 * math.pi * var))
+                recon = 0.5 * (x0 - x0_hat) ** 2 / var + 0.5 * (LOG_2PI + math.log(var))
                 reconstruction = recon.flatten(1).sum(1)
             else:
                 _, c_x0, var = posterior_coefficients(schedule, k / T, (k - 1) / T)
                 diffusion += (float(c_x0) ** 2 * (x0 - x0_hat) ** 2 / (2 * float(var))).flatten(1).sum(1)
     return {"prior": prior, "diffusion": diffusion, "reconstruction": reconstruction,
             "total": prior + diffusion + reconstruction}
-
 
 
 __all__ = ["ode_log_likelihood", "elbo_terms"]

@@ -1,4 +1,4 @@
-r"""The forward (noising) process, its posterior and the training loss.
+r"""The forward (noising) process and its posterior, for any Gaussian path.
 
 With a schedule :math:`(\alpha_t, \sigma_t)` (see :mod:`gmtext.diffusion.schedules`) and data at
 :math:`t = 0` (Ho et al., 2020, arXiv:2006.11239; Kingma et al., 2021, arXiv:2107.00630):
@@ -16,7 +16,7 @@ For DDPM's neighbouring steps :math:`s = t - 1/T` these are Ho et al.'s eqs. (6)
 Derived in chapter 6, eqs. (6.2)-(6.3) and (6.6).
 
 Example:
-    >>> from gmtext.diffusion.schedules import DiscreteSchedule
+    >>> from gmtext.diffusion.ddpm import DiscreteSchedule
     >>> sched = DiscreteSchedule.from_name("linear", 10)
     >>> mean, var = posterior_mean_variance(sched, torch.zeros(1, 2), torch.ones(1, 2), 0.5)
     >>> bool(torch.allclose(var.double(), sched.betas[5] * (1 - sched.alpha_bar[4]) / (1 - sched.alpha_bar[5])))
@@ -30,12 +30,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from gmtext.diffusion.parameterization import broadcast_coefficient, convert, target_for
-from gmtext.diffusion.schedules import ContinuousSchedule, DiscreteSchedule
+from gmtext.diffusion.parameterization import broadcast_coefficient
+from gmtext.diffusion.ddpm import DiscreteSchedule
+from gmtext.diffusion.schedules import Schedule
 
-Schedule = DiscreteSchedule | ContinuousSchedule
-#: ``model(x_t, t) -> prediction`` with ``t`` of shape ``(B,)`` in [0, 1].
-Model = Callable[[Tensor, Tensor], Tensor]
+#: ``model(x_t, t, **condition) -> prediction`` with ``t`` of shape ``(B,)`` in [0, 1]; a condition
+#: (a class label, a caption embedding) passes through every loss and sampler untouched.
+Model = Callable[..., Tensor]
 
 
 def q_mean_std(schedule: Schedule, x0: Tensor, t: Tensor | float) -> tuple[Tensor, Tensor]:
@@ -105,43 +106,6 @@ def sample_times(schedule: Schedule, n: int, generator: torch.Generator | None =
     return (t_min + (1 - t_min) * u).float()
 
 
-def diffusion_loss(model: Model, schedule: Schedule, x0: Tensor, generator: torch.Generator | None = None,
-                   prediction_type: str = "epsilon", t: Tensor | None = None, power: float = 1.0) -> Tensor:
-    r"""The simplified DDPM objective (Ho et al., eq. (14)) for any target, a scalar.
-
-    .. math:: L_{\text{simple}} = \mathbb E_{t, x_0, \varepsilon}\,\big\|\text{target} - \text{model}(\alpha_t x_0 + \sigma_t\varepsilon, t)\big\|^2 / D
-
-    (mean over the D dimensions). With ``prediction_type="epsilon"`` the target is :math:`\varepsilon`.
-    """
-    t = sample_times(schedule, x0.shape[0], generator, power=power).to(x0.device) if t is None else t
-    noise = noise_like(x0, generator)
-    a, s = _alpha_sigma(schedule, t, x0)
-    x_t = a * x0 + s * noise
-    out = model(x_t, t.to(x0.dtype))
-    if out.shape != x0.shape:
-        raise ValueError(f"model output has shape {tuple(out.shape)}, expected {tuple(x0.shape)}")
-    return (out - target_for(prediction_type, x0, noise, a, s)).pow(2).mean()
-
-
-def mixture_model(mixture, schedule: Schedule, prediction_type: str = "epsilon") -> Model:
-    r"""The exact denoiser of a Gaussian-mixture toy: the optimum every network is trying to reach.
-
-    :math:`q(x_t)` of a mixture is the mixture ``mixture.noised(sigma_t, alpha_t)``, whose score is
-    exact, and the optimal :math:`\varepsilon`-prediction is :math:`-\sigma_t\nabla\log q(x_t)`
-    (Tweedie). Returns ``model(x_t, t)`` usable wherever a trained network is (an oracle).
-    """
-    def model(x_t: Tensor, t: Tensor) -> Tensor:
-        out = torch.empty_like(x_t)
-        for value in torch.unique(t):
-            rows = t == value
-            a, s = (float(v) for v in schedule.alpha_sigma(value.double()))
-            score = mixture.noised(s, a).score(x_t[rows].double())
-            eps = (-s * score).to(x_t.dtype)
-            out[rows] = convert(eps, "epsilon", prediction_type, x_t[rows], a, s)
-        return out
-    return model
-
-
 def _alpha_sigma(schedule: Schedule, t: Tensor | float, x: Tensor) -> tuple[Tensor, Tensor]:
     a, s = schedule.alpha_sigma(torch.as_tensor(t, dtype=torch.float64).cpu())
     return broadcast_coefficient(a, x), broadcast_coefficient(s, x)
@@ -154,4 +118,4 @@ def noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
 
 __all__ = ["q_mean_std", "q_sample", "posterior_mean_variance", "posterior_coefficients",
-           "sample_times", "noise_like", "diffusion_loss", "mixture_model", "Model", "Schedule"]
+           "sample_times", "noise_like", "Model"]

@@ -1,182 +1,59 @@
 r"""Samplers: turn a trained network into samples, one explicit step at a time (never owning the network).
 
-The contract follows diffusers' schedulers::
+One contract for every sampler of the book (that of diffusers' schedulers)::
 
     sampler.set_timesteps(n)                       # choose n model calls (NFE)
-    x = sampler.init_noise((B, D), generator=gen)  # x at the start time (t = 1)
+    x = sampler.init_noise((B, D), generator=gen)  # x at the start time t = 1
     for t in sampler.timesteps:                    # decreasing times in (0, 1]
-        x = sampler.step(model(x, t.expand(B)), t, x, generator=gen)
+        out = sampler.step(model(x, t.expand(B), **condition), t, x, generator=gen)
+        x = out.prev_sample                        # out.x0_hat: the denoised guess at this step
 
-(:func:`sample` is that loop). Code symbols against the papers: ``alpha_t, sigma_t`` are
-:math:`\sqrt{\bar\alpha_t}, \sqrt{1-\bar\alpha_t}` of DDPM; ``x0_hat``, ``eps_hat`` the
-network's :math:`\hat x_0, \hat\varepsilon`; ``s`` is the next (smaller) time.
+:func:`sample` is that loop. ``x0_hat`` at every step is what guidance and inverse problems build
+on (chapters 8 and 9): they wrap the model or the step, never copy the loop. Code symbols against
+the papers: ``a_t, s_t`` are :math:`\alpha_t, \sigma_t` of the path (DDPM's
+:math:`\sqrt{\bar\alpha_t}, \sqrt{1-\bar\alpha_t}`); ``s`` is the next (smaller) time.
 
 - :class:`DDPMSampler`: ancestral sampling from :math:`p_\theta(x_s|x_t) = q(x_s|x_t, \hat x_0)`
   (Ho et al., 2020, Algorithm 2; with fewer steps, the posterior between the chosen times).
 - :class:`DDIMSampler`: Song, Meng & Ermon (2021, arXiv:2010.02502), eq. (12) with :math:`\eta`;
   :math:`\eta = 1` is DDPM, :math:`\eta = 0` is deterministic.
-- :class:`EulerMaruyamaSampler`: the reverse SDE of Song et al. (2021, arXiv:2011.13456), eq. (6).
-- :class:`ProbabilityFlowSampler`: the probability-flow ODE, eq. (13) there, Euler or 2nd-order
-  Adams-Bashforth steps; :func:`sample_ode` integrates the same ODE with :func:`gmtext.ode.odeint`.
+- :mod:`gmtext.diffusion.sde`: Euler-Maruyama on the reverse SDE, the probability-flow ODE (Euler,
+  Adams-Bashforth; flow matching's Euler sampler is its ``order=1`` case), annealed Langevin.
 
-Derived in chapter 6, eqs. (6.7)-(6.11).
+Each works on any path of :mod:`gmtext.diffusion.schedules`. Derived in chapter 6, eqs. (6.7)-(6.11).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from gmtext.diffusion.parameterization import (broadcast_coefficient, check_prediction_type, convert,
-                                               to_x0_and_epsilon)
+from gmtext.diffusion.parameterization import check_prediction_type, coefficients, to_x0_and_epsilon
 from gmtext.diffusion.process import Model, noise_like, posterior_coefficients
-from gmtext.diffusion.schedules import ContinuousSchedule, DiscreteSchedule
-from gmtext.ode import Velocity, odeint
+from gmtext.diffusion.ddpm import DiscreteSchedule
+from gmtext.diffusion.schedules import Schedule
 
-
-class Sampler:
-    """Shared mechanics: timesteps, argument checks, the initial noise. Subclasses implement ``_step``."""
-
-    def __init__(self, schedule: DiscreteSchedule | ContinuousSchedule,
-                 prediction_type: str = "epsilon") -> None:
-        self.schedule = schedule
-        self.prediction_type = check_prediction_type(prediction_type)
-        self._timesteps: Tensor | None = None
-        self._ends: Tensor | None = None  # ends[i]: the time step i moves to
-
-    @property
-    def timesteps(self) -> Tensor:
-        """The decreasing float64 times at which the network is called (one per model call)."""
-        if self._timesteps is None:
-            raise RuntimeError(f"{type(self).__name__}: you need to call set_timesteps(n) before "
-                               "using timesteps or step")
-        return self._timesteps
-
-    def set_timesteps(self, num_steps: int) -> None:
-        """Choose ``num_steps`` model calls; fills :attr:`timesteps`."""
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
-        grid = self._grid(num_steps)                        # (num_steps + 1,), decreasing
-        self._timesteps, self._ends = grid[:-1], grid[1:]
-        self._previous_velocity: Tensor | None = None
-
-    def init_noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
-                   dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
-        r"""A draw of the prior :math:`\mathcal N(0, \sigma_1^2 I)` at :math:`t = 1` (:math:`\sigma_1 = 1` for VP)."""
-        sigma = float(self.schedule.alpha_sigma(torch.tensor(1.0, dtype=torch.float64))[1])
-        return sigma * noise_like(torch.empty(shape, dtype=dtype, device=device), generator)
-
-    def step(self, model_output: Tensor, t: Tensor | float, x_t: Tensor,
-             generator: torch.Generator | None = None) -> Tensor:
-        """One reverse step from time ``t`` (an entry of :attr:`timesteps`) to the next time."""
-        i = self._locate(t)
-        if model_output.shape != x_t.shape:
-            raise ValueError(f"model_output has shape {tuple(model_output.shape)}, "
-                             f"x_t has {tuple(x_t.shape)}")
-        return self._step(model_output, float(self.timesteps[i]), float(self._ends[i]), x_t, generator)
-
-    def _locate(self, t: Tensor | float) -> int:
-        times = self.timesteps
-        t = float(t)
-        i = int(torch.argmin((times - t).abs()))
-        if abs(float(times[i]) - t) > 1e-6:
-            raise ValueError(f"t={t:.6g} is not one of this sampler's timesteps "
-                             f"({len(times)} from {float(times[0]):.4g} to {float(times[-1]):.4g}); "
-                             "loop over sampler.timesteps")
-        return i
-
-    def _grid(self, num_steps: int) -> Tensor:
-        raise NotImplementedError
-
-    def _step(self, output: Tensor, t: float, s: float, x_t: Tensor,
-              generator: torch.Generator | None) -> Tensor:
-        raise NotImplementedError
-
-    def _x0_eps(self, output: Tensor, t: float, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        a, s = (float(v) for v in self.schedule.alpha_sigma(torch.tensor(t, dtype=torch.float64)))
-        return to_x0_and_epsilon(output, self.prediction_type, x_t, a, s)
-
-    def __repr__(self) -> str:
-        n = None if self._timesteps is None else len(self._timesteps)
-        return f"{type(self).__name__}({self.schedule!r}, steps={n})"
-
-
-class _DiscreteSampler(Sampler):
-    def __init__(self, schedule: DiscreteSchedule, prediction_type: str = "epsilon",
-                 clip_sample: float | None = None) -> None:
-        if not isinstance(schedule, DiscreteSchedule):
-            raise TypeError(f"{type(self).__name__} needs a DiscreteSchedule, got {type(schedule).__name__}")
-        super().__init__(schedule, prediction_type)
-        self.clip_sample = clip_sample
-
-    def _grid(self, num_steps: int) -> Tensor:
-        T = self.schedule.num_steps
-        if num_steps > T:
-            raise ValueError(f"num_steps={num_steps} exceeds the {T} steps the schedule was "
-                             f"trained with; choose num_steps <= {T}")
-        k = torch.linspace(T, 0, num_steps + 1, dtype=torch.float64).round()  # evenly spaced steps
-        return k / T
-
-    def _x0_eps(self, output: Tensor, t: float, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        x0_hat, eps_hat = super()._x0_eps(output, t, x_t)
-        if self.clip_sample is not None:                 # keep x0_hat in the data range, then
-            x0_hat = x0_hat.clamp(-self.clip_sample, self.clip_sample)   # make eps consistent
-            a, s = (float(v) for v in self.schedule.alpha_sigma(torch.tensor(t, dtype=torch.float64)))
-            eps_hat = (x_t - a * x0_hat) / s
-        return x0_hat, eps_hat
-
-
-class DDPMSampler(_DiscreteSampler):
-    r"""Ancestral sampling: :math:`x_s \sim q(x_s \mid x_t, x_0 = \hat x_0(x_t, t))` (Ho et al., Algorithm 2).
-
-    Args:
-        schedule: the :class:`~gmtext.diffusion.schedules.DiscreteSchedule` the network was trained with.
-        prediction_type: what the network predicts.
-        clip_sample: clamp :math:`\hat x_0` to ``[-clip_sample, clip_sample]`` (1 for data in [-1, 1]).
-    """
-
-    def _step(self, output: Tensor, t: float, s: float, x_t: Tensor,
-              generator: torch.Generator | None) -> Tensor:
-        # 1. predicted x0;  2. posterior mean and variance (eqs. (6)-(7) of Ho et al.);  3. sample
-        x0_hat, _ = self._x0_eps(output, t, x_t)
-        c_xt, c_x0, var = (float(v) for v in posterior_coefficients(self.schedule, t, s))
-        mean = c_xt * x_t + c_x0 * x0_hat
-        return mean if var == 0 else mean + math.sqrt(var) * noise_like(x_t, generator)
-
-
-class DDIMSampler(_DiscreteSampler):
-    r"""DDIM (Song, Meng & Ermon, 2021), see formulas (12) and (16) of the paper:
-
-    .. math:: x_s = \alpha_s\hat x_0 + \sqrt{\sigma_s^2 - \sigma_\eta^2}\;\hat\varepsilon + \sigma_\eta z,\qquad
-              \sigma_\eta = \eta\,\tilde\sigma_{s|t}
-
-    with :math:`\tilde\sigma_{s|t}^2` the DDPM posterior variance: :math:`\eta = 1` is DDPM's step,
-    :math:`\eta = 0` a deterministic map (an Euler step of the probability-flow ODE in the
-    variables :math:`x/\alpha`, :math:`\sigma/\alpha`).
-    """
-
-    def __init__(self, schedule: DiscreteSchedule, prediction_type: str = "epsilon", eta: float = 0.0,
-                 clip_sample: float | None = None) -> None:
-        if not 0.0 <= eta <= 1.0:
-            raise ValueError(f"eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM), got {eta}")
-        super().__init__(schedule, prediction_type, clip_sample)
-        self.eta = eta
-
-    def _step(self, output: Tensor, t: float, s: float, x_t: Tensor,
-              generator: torch.Generator | None) -> Tensor:
-        # 1. predicted x0 and eps;  2. sigma_eta;  3. the direction pointing to x_t;  4. x_s
-        x0_hat, eps_hat = self._x0_eps(output, t, x_t)
-        var = float(posterior_coefficients(self.schedule, t, s)[2])
-        sigma_eta = self.eta * math.sqrt(var)
-        a_s, s_s = (float(v) for v in self.schedule.alpha_sigma(torch.tensor(s, dtype=torch.float64)))
-        x_s = a_s * x0_hat + math.sqrt(max(s_s**2 - sigma_eta**2, 0.0)) * eps_hat
-        return x_s if sigma_eta == 0 else x_s + sigma_eta * noise_like(x_t, generator)
-
+__all__ = ["SamplerOutput", "Sampler", "DDPMSampler", "DDIMSampler", "sample", "time_grid", "SPACINGS"]
 
 #: Time grids of the continuous samplers and of the ODE likelihood.
 SPACINGS: tuple[str, ...] = ("uniform", "quadratic")
+
+
+@dataclass
+class SamplerOutput:
+    """What one step saw and did (diffusers' ``DDIMSchedulerOutput``).
+
+    Attributes:
+        prev_sample: :math:`x_s`, the sample at the next (smaller) time.
+        x0_hat: :math:`\\hat x_0(x_t, t)`, the model's denoised guess at this step.
+    """
+
+    prev_sample: Tensor
+    x0_hat: Tensor
 
 
 def time_grid(num_steps: int, t_min: float = 1e-3, spacing: str = "quadratic",
@@ -193,8 +70,7 @@ def time_grid(num_steps: int, t_min: float = 1e-3, spacing: str = "quadratic",
     """
     if spacing not in SPACINGS:
         raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    _check_positive_int("num_steps", num_steps)
     if not 0.0 <= t_min < 1.0:
         raise ValueError(f"t_min must lie in [0, 1), got {t_min}")
     u = torch.linspace(0.0, 1.0, num_steps + 1, dtype=torch.float64)
@@ -202,107 +78,182 @@ def time_grid(num_steps: int, t_min: float = 1e-3, spacing: str = "quadratic",
     return (t_min + (1 - t_min) * u).to(dtype)
 
 
-class _ContinuousSampler(Sampler):
-    def __init__(self, schedule: ContinuousSchedule, prediction_type: str = "epsilon",
-                 t_min: float = 1e-3, spacing: str = "quadratic") -> None:
-        if isinstance(schedule, DiscreteSchedule) or not hasattr(schedule, "drift_diffusion"):
-            raise TypeError(f"{type(self).__name__} needs a continuous schedule (VPSchedule or "
-                            f"VESchedule), got {type(schedule).__name__}")
-        if not 0.0 < t_min < 1.0:
-            raise ValueError(f"t_min must lie in (0, 1), got {t_min}")
+class Sampler:
+    """Shared mechanics: time grid, step bookkeeping, argument checks, the denoised guess.
+
+    Args:
+        schedule: the path the network was trained on.
+        prediction_type: what the network predicts (see :data:`~gmtext.diffusion.parameterization.TARGETS`).
+        t_min: the last time of a continuous schedule's grid (the data end; 0 allowed).
+        spacing: the continuous grid, see :func:`time_grid`.
+        clip_sample: clamp :math:`\\hat x_0` to ``[-clip_sample, clip_sample]`` at every step
+            (1 for data in [-1, 1]); None: no clamp.
+    """
+
+    def __init__(self, schedule: Schedule, prediction_type: str = "epsilon", t_min: float = 1e-3,
+                 spacing: str = "quadratic", clip_sample: float | None = None) -> None:
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a gmtext.diffusion Schedule, got {type(schedule).__name__}")
         if spacing not in SPACINGS:
             raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
-        super().__init__(schedule, prediction_type)
-        self.t_min, self.spacing = t_min, spacing
+        if not 0.0 <= t_min < 1.0:
+            raise ValueError(f"t_min must lie in [0, 1), got {t_min}")
+        if clip_sample is not None and not clip_sample > 0:
+            raise ValueError(f"clip_sample must be positive (the data's largest |value|) or None, got {clip_sample}")
+        self.schedule, self.prediction_type = schedule, check_prediction_type(prediction_type)
+        self.t_min, self.spacing, self.clip_sample = t_min, spacing, clip_sample
+        self._timesteps: Tensor | None = None
+        self._ends: Tensor | None = None                 # ends[i]: the time step i moves to
+        self._index = 0
+
+    @property
+    def timesteps(self) -> Tensor:
+        """The decreasing float64 times at which the network is called (one per model call)."""
+        if self._timesteps is None:
+            raise RuntimeError(f"{type(self).__name__}: you need to call set_timesteps(n) before "
+                               "using timesteps or step")
+        return self._timesteps
+
+    def set_timesteps(self, num_steps: int) -> None:
+        """Choose ``num_steps`` model calls; fills :attr:`timesteps` and restarts the step count."""
+        _check_positive_int("num_steps", num_steps)
+        grid = self._grid(num_steps)                          # (num_steps + 1,), decreasing
+        self._timesteps, self._ends, self._index = grid[:-1], grid[1:], 0
+        self._reset()
+
+    def init_noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                   dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
+        r"""A draw of the prior :math:`\mathcal N(0, \sigma_1^2 I)` at :math:`t = 1` (:math:`\sigma_1 = 1` for VP)."""
+        return self.schedule.prior_std * noise_like(torch.empty(shape, dtype=dtype, device=device), generator)
+
+    def step(self, model_output: Tensor, t: Tensor | float, x_t: Tensor,
+             generator: torch.Generator | None = None) -> SamplerOutput:
+        """One reverse step from time ``t`` (the next entry of :attr:`timesteps`) to the following time.
+
+        Raises:
+            ValueError: if ``t`` is not the next timestep, the output's shape differs from ``x_t``'s,
+                or the output holds NaN or inf (the message names the time and the step).
+        """
+        times, i = self.timesteps, self._index
+        if i >= len(times):
+            raise RuntimeError(f"all {len(times)} steps are taken; call set_timesteps again to restart")
+        if abs(float(times[i]) - float(t)) > 1e-6:
+            raise ValueError(f"t={float(t):.6g} is not the next timestep (step {i + 1} of {len(times)} "
+                             f"is at t={float(times[i]):.6g}); loop over sampler.timesteps in order")
+        if not isinstance(model_output, Tensor) or model_output.shape != x_t.shape:
+            got = tuple(model_output.shape) if isinstance(model_output, Tensor) else type(model_output).__name__
+            raise ValueError(f"model_output must have the shape of x_t, {tuple(x_t.shape)}, got {got}")
+        if not bool(torch.isfinite(model_output).all()):
+            raise ValueError(f"the model returned NaN or inf at t={float(t):.4g} (step {i + 1} of "
+                             f"{len(times)}): check the network and its input")
+        self._index += 1
+        prev, x0_hat = self._step(model_output, float(times[i]), float(self._ends[i]), x_t, generator)
+        return SamplerOutput(prev, x0_hat)
 
     def _grid(self, num_steps: int) -> Tensor:
+        if isinstance(self.schedule, DiscreteSchedule):
+            T = self.schedule.num_steps
+            if num_steps > T:
+                raise ValueError(f"num_steps={num_steps} exceeds the {T} steps the schedule was "
+                                 f"trained with; choose num_steps <= {T}")
+            return torch.linspace(T, 0, num_steps + 1, dtype=torch.float64).round() / T  # even steps
         return time_grid(num_steps, self.t_min, self.spacing).flip(0)
 
-    def _score(self, output: Tensor, t: float, x_t: Tensor) -> Tensor:
-        a, s = (float(v) for v in self.schedule.alpha_sigma(torch.tensor(t, dtype=torch.float64)))
-        return convert(output, self.prediction_type, "score", x_t, a, s)
-
-
-class EulerMaruyamaSampler(_ContinuousSampler):
-    r"""The reverse SDE :math:`\mathrm{d}x = [f(t)x - g(t)^2\nabla\log p_t(x)]\,\mathrm{d}t + g(t)\,\mathrm{d}\bar w`,
-    integrated from :math:`t = 1` to ``t_min`` with Euler-Maruyama steps (:math:`\mathrm{d}t < 0`).
-    """
+    def _reset(self) -> None:
+        """Forget the state of a multistep method (called by :meth:`set_timesteps`)."""
 
     def _step(self, output: Tensor, t: float, s: float, x_t: Tensor,
-              generator: torch.Generator | None) -> Tensor:
-        f, g2 = (float(v) for v in self.schedule.drift_diffusion(torch.tensor(t, dtype=torch.float64)))
-        dt = s - t                                                       # negative
-        drift = f * x_t - g2 * self._score(output, t, x_t)
-        return x_t + drift * dt + math.sqrt(g2 * -dt) * noise_like(x_t, generator)
+              generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def _coefficients(self, t: float, x: Tensor) -> tuple[Tensor, ...]:
+        return coefficients(self.schedule, t, x, derivatives=self.schedule.continuous)
+
+    def _x0_eps(self, output: Tensor, t: float, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        r""":math:`(\hat x_0, \hat\varepsilon)` of the output, :math:`\hat x_0` clamped with ``clip_sample``."""
+        a, s, da, ds = self._coefficients(t, x_t)
+        x0_hat, eps_hat = to_x0_and_epsilon(output, self.prediction_type, x_t, a, s, da, ds)
+        if self.clip_sample is not None:                 # keep x0_hat in the data range, then
+            x0_hat = x0_hat.clamp(-self.clip_sample, self.clip_sample)   # make eps consistent
+            eps_hat = (x_t - a * x0_hat) / s
+        return x0_hat, eps_hat
+
+    def __repr__(self) -> str:
+        n = None if self._timesteps is None else len(self._timesteps)
+        return f"{type(self).__name__}({self.schedule!r}, steps={n})"
 
 
-class ProbabilityFlowSampler(_ContinuousSampler):
-    r"""The probability-flow ODE :math:`\mathrm{d}x/\mathrm{d}t = f(t)x - \tfrac12 g(t)^2\nabla\log p_t(x)`.
-
-    ``order=1``: Euler steps; ``order=2``: Adams-Bashforth with the previous step's velocity
-    (second order at one model call per step). Deterministic: the generator is not used.
-    """
-
-    def __init__(self, schedule: ContinuousSchedule, prediction_type: str = "epsilon",
-                 t_min: float = 1e-3, spacing: str = "quadratic", order: int = 2) -> None:
-        if order not in (1, 2):
-            raise ValueError(f"order must be 1 (Euler) or 2 (Adams-Bashforth), got {order}")
-        super().__init__(schedule, prediction_type, t_min, spacing)
-        self.order = order
+class DDPMSampler(Sampler):
+    r"""Ancestral sampling: :math:`x_s \sim q(x_s \mid x_t, x_0 = \hat x_0(x_t, t))` (Ho et al., Algorithm 2)."""
 
     def _step(self, output: Tensor, t: float, s: float, x_t: Tensor,
-              generator: torch.Generator | None) -> Tensor:
-        f, g2 = (float(v) for v in self.schedule.drift_diffusion(torch.tensor(t, dtype=torch.float64)))
-        velocity = f * x_t - 0.5 * g2 * self._score(output, t, x_t)
-        h = s - t
-        previous, self._previous_velocity = self._previous_velocity, (velocity, h)
-        if self.order == 1 or previous is None or float(self.timesteps[0]) == t:
-            return x_t + h * velocity
-        v_old, h_old = previous                      # variable-step AB2
-        r = h / h_old
-        return x_t + h * ((1 + 0.5 * r) * velocity - 0.5 * r * v_old)
+              generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        # 1. predicted x0;  2. posterior mean and variance (eqs. (6)-(7) of Ho et al.);  3. sample
+        x0_hat, _ = self._x0_eps(output, t, x_t)
+        c_xt, c_x0, var = (float(v) for v in posterior_coefficients(self.schedule, t, s))
+        mean = c_xt * x_t + c_x0 * x0_hat
+        return (mean if var == 0 else mean + math.sqrt(var) * noise_like(x_t, generator)), x0_hat
 
 
-def probability_flow_velocity(model: Model, schedule: ContinuousSchedule,
-                              prediction_type: str = "epsilon") -> Velocity:
-    r"""The probability-flow ODE's field :math:`v(x, t) = f(t)x - \tfrac12 g(t)^2 s_\theta(x, t)` for :mod:`gmtext.ode`."""
-    check_prediction_type(prediction_type)
+class DDIMSampler(Sampler):
+    r"""DDIM (Song, Meng & Ermon, 2021), see formulas (12) and (16) of the paper:
 
-    def velocity(x: Tensor, t: Tensor) -> Tensor:
-        f, g2 = schedule.drift_diffusion(t.double().cpu())
-        a, s = schedule.alpha_sigma(t.double().cpu())
-        score = convert(model(x, t), prediction_type, "score", x, a, s)
-        return broadcast_coefficient(f, x) * x - 0.5 * broadcast_coefficient(g2, x) * score
-    return velocity
+    .. math:: x_s = \alpha_s\hat x_0 + \sqrt{\sigma_s^2 - \sigma_\eta^2}\;\hat\varepsilon + \sigma_\eta z,\qquad
+              \sigma_\eta = \eta\,\tilde\sigma_{s|t}
 
-
-def sample_ode(model: Model, schedule: ContinuousSchedule, x_1: Tensor, num_steps: int,
-               prediction_type: str = "epsilon", method: str = "heun", t_min: float = 1e-3,
-               spacing: str = "quadratic") -> Tensor:
-    r"""Integrate the probability-flow ODE from :math:`t = 1` down to ``t_min`` with :func:`gmtext.ode.odeint`.
-
-    NFE = ``num_steps`` times 1, 2 or 4 (``euler``, ``heun``, ``rk4``).
+    with :math:`\tilde\sigma_{s|t}^2` the DDPM posterior variance: :math:`\eta = 1` is DDPM's step,
+    :math:`\eta = 0` a deterministic map (an Euler step of the probability-flow ODE in the
+    variables :math:`x/\alpha`, :math:`\sigma/\alpha`; on the linear path, exactly flow matching's
+    Euler step).
     """
-    times = time_grid(num_steps, t_min, spacing, dtype=x_1.dtype).flip(0)
-    with torch.no_grad():
-        return odeint(probability_flow_velocity(model, schedule, prediction_type), x_1, times, method)
+
+    def __init__(self, schedule: Schedule, prediction_type: str = "epsilon", eta: float = 0.0,
+                 clip_sample: float | None = None, t_min: float = 1e-3, spacing: str = "quadratic") -> None:
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM), got {eta}")
+        super().__init__(schedule, prediction_type, t_min, spacing, clip_sample)
+        self.eta = eta
+
+    def _step(self, output: Tensor, t: float, s: float, x_t: Tensor,
+              generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        # 1. predicted x0 and eps;  2. sigma_eta;  3. the direction pointing to x_t;  4. x_s
+        x0_hat, eps_hat = self._x0_eps(output, t, x_t)
+        sigma_eta = self.eta * math.sqrt(float(posterior_coefficients(self.schedule, t, s)[2])) if self.eta else 0.0
+        a_s, s_s = (float(v) for v in self.schedule.alpha_sigma(torch.tensor(s, dtype=torch.float64)))
+        x_s = a_s * x0_hat + math.sqrt(max(s_s**2 - sigma_eta**2, 0.0)) * eps_hat
+        return (x_s if sigma_eta == 0 else x_s + sigma_eta * noise_like(x_t, generator)), x0_hat
 
 
 def sample(model: Model, sampler: Sampler, shape: tuple[int, ...], num_steps: int,
            generator: torch.Generator | None = None, return_path: bool = False,
-           device: str | torch.device = "cpu") -> Tensor:
-    """Run the sampling loop of the module docstring; ``return_path`` stacks every intermediate ``x``."""
+           device: str | torch.device = "cpu", x_init: Tensor | None = None,
+           condition: dict[str, Any] | None = None) -> Tensor:
+    """Run the sampling loop of the module docstring and return the final samples.
+
+    Args:
+        model: ``model(x_t, t, **condition)``.
+        sampler: any :class:`Sampler`.
+        shape: ``(B, ...)`` of the samples.
+        num_steps: passed to ``set_timesteps`` (for annealed Langevin: the number of noise levels).
+        generator: all randomness (initial noise and the steps' noise).
+        return_path: return every intermediate ``x`` stacked, ``(num_calls + 1, B, ...)``.
+        x_init: the starting point instead of ``sampler.init_noise`` (e.g. uniform noise).
+        condition: keyword arguments passed to ``model`` at every call (a class label, a caption).
+    """
     sampler.set_timesteps(num_steps)
-    x = sampler.init_noise(shape, generator, device=device)
+    x = sampler.init_noise(shape, generator, device=device) if x_init is None else x_init.to(device)
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"x_init has shape {tuple(x.shape)}, expected {tuple(shape)}")
     path = [x]
     with torch.no_grad():
         for t in sampler.timesteps:
-            t_batch = torch.full((shape[0],), float(t), device=device)
-            x = sampler.step(model(x, t_batch), t, x, generator=generator)
+            t_batch = torch.full((shape[0],), float(t), device=device, dtype=x.dtype)
+            x = sampler.step(model(x, t_batch, **(condition or {})), t, x, generator=generator).prev_sample
             if return_path:
                 path.append(x)
     return torch.stack(path) if return_path else x
 
 
-__all__ = ["Sampler", "DDPMSampler", "DDIMSampler", "EulerMaruyamaSampler", "ProbabilityFlowSampler",
-           "probability_flow_velocity", "sample_ode", "sample", "time_grid", "SPACINGS"]
+def _check_positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -1,46 +1,46 @@
-r"""Training a diffusion network: :func:`gmtext.train.fit` on :func:`gmtext.diffusion.process.diffusion_loss`.
+r"""Training a Gaussian-path network: :func:`gmtext.train.fit` on :func:`gmtext.diffusion.losses.denoising_loss`.
 
-Also the book's scaling of the 8x8 digits to the signed range a diffusion model expects.
-Derived in chapter 6, eq. (6.6).
+Diffusion (chapter 6) and flow matching (section 6.x) share one recipe, so that networks trained for
+the same steps compare fairly: batches drawn with replacement (or fresh samples of a toy), Adam, a
+cosine learning rate decaying to lr/20, and a weight average with warm-up
+(:class:`gmtext.train.TrainConfig`). The wrappers below only choose the loss. Derived in chapter 6, eq. (6.6).
 
-Example:
-    >>> x = torch.tensor([[0.0, 16.0]])
-    >>> signed_to_digits(digits_to_signed(x)).tolist()
-    [[0.0, 16.0]]
+Seeding: ``generator`` draws the batches, times and noise; the network's initial weights are
+drawn when it is built, so seed that too (the chapters call ``config.seed_everything`` first).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from gmtext.diffusion.process import Schedule, diffusion_loss
-from gmtext.train import EMA, History, fit
+from gmtext.diffusion.flow_matching import FlowPath, cfm_loss, linear_path
+from gmtext.diffusion.losses import denoising_loss
+from gmtext.diffusion.schedules import Schedule
+from gmtext.train import History, TrainConfig, fit
 
-#: Grey levels of the digits (0..16).
-LEVELS = 17
-#: :math:`-\log|\mathrm{d}y/\mathrm{d}x|` summed over 64 pixels for :func:`digits_to_signed`, in nats:
-#: add it to a negative log-density of the signed data to get nats on the 0..16 scale (DATA.md).
-SIGNED_LOG_JACOBIAN = 64 * math.log(LEVELS / 2)
+__all__ = ["gaussian_path_config", "train_diffusion", "train_flow_matching", "gradient_check"]
 
 
-def digits_to_signed(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    r"""Digits on 0..16 to :math:`y = 2(x + u)/17 - 1 \in (-1, 1)`.
-
-    With a ``generator``, :math:`u \sim U[0, 1)` (uniform dequantization, so a density of
-    :math:`y` bounds the discrete likelihood); without one, :math:`u = 1/2` (bin centres).
-    """
-    x = x.float()
-    u = 0.5 if generator is None else torch.rand(x.shape, generator=generator).to(x.device)
-    return 2 * (x + u) / LEVELS - 1
+def gaussian_path_config(steps: int, lr: float = 2e-3, ema_decay: float = 0.999,
+                         max_seconds: float | None = None, progress: bool = True,
+                         desc: str = "diffusion") -> TrainConfig:
+    """The shared recipe: Adam at ``lr``, cosine decay to ``lr / 20``, an EMA with warm-up."""
+    return TrainConfig(steps, lr=lr, lr_schedule="cosine", lr_min=1 / 20, ema_decay=ema_decay,
+                       max_seconds=max_seconds, progress=progress, desc=desc)
 
 
-def signed_to_digits(y: Tensor) -> Tensor:
-    """The inverse of :func:`digits_to_signed` followed by rounding down: 0..16 floats."""
-    return torch.floor((y + 1) * LEVELS / 2).clamp(0, LEVELS - 1)
+def _draw(data: Tensor | Callable[..., Tensor], batch_size: int,
+          generator: torch.Generator) -> Callable[[int], Tensor]:
+    if isinstance(data, Tensor):
+        if data.shape[0] < batch_size:
+            raise ValueError(f"batch_size {batch_size} exceeds the {data.shape[0]} training examples")
+        return lambda step: data[torch.randint(0, data.shape[0], (batch_size,), generator=generator)]
+    if callable(data):
+        return lambda step: data(batch_size, generator=generator)      # a toy: infinite data
+    raise TypeError(f"data must be a tensor or a callable(n, generator), got {type(data).__name__}")
 
 
 def train_diffusion(model: nn.Module, schedule: Schedule, data: Tensor | Callable[..., Tensor],
@@ -49,53 +49,49 @@ def train_diffusion(model: nn.Module, schedule: Schedule, data: Tensor | Callabl
                     transform: Callable[[Tensor, torch.Generator], Tensor] | None = None,
                     max_seconds: float | None = None, progress: bool = True,
                     desc: str = "diffusion") -> tuple[nn.Module, History]:
-    r"""Minimise the simple loss with Adam (cosine-decayed learning rate) and return the EMA network.
+    r"""Minimise DDPM's :math:`L_{\text{simple}}` (uniform weighting, mean over pixels) and return the EMA network.
 
     Args:
         model: the network ``model(x_t, t)``.
         schedule: the forward process.
         data: a tensor ``(N, D...)`` to draw minibatches from, or ``data(n, generator)`` that
             draws fresh samples (a toy's ``sample``: infinite data).
-        steps: optimiser steps (a cap when ``max_seconds`` stops training first).
+        steps, lr, ema_decay, max_seconds, progress, desc: see :func:`gaussian_path_config`.
         generator: all randomness of training (batches, times, noise).
-        batch_size, lr: Adam's batch size and peak learning rate.
+        batch_size: the batch size.
         prediction_type: the network's target.
         power: see :func:`gmtext.diffusion.process.sample_times`.
-        ema_decay: decay of the weight average returned (after a warm-up of
-            :math:`\min(\text{ema\_decay}, (1+k)/(10+k))` at step :math:`k`).
-        transform: applied to each batch, e.g. ``digits_to_signed`` (dequantization).
-        max_seconds: wall-time cap.
+        transform: applied to each batch, e.g. ``lambda x, g: scale_digits(x, "signed_bins", g).y``.
 
     Returns:
         ``(ema_model, history)``: an averaged copy in eval mode, and the loss history.
     """
-    if isinstance(data, Tensor):
-        if data.shape[0] < batch_size:
-            raise ValueError(f"batch_size {batch_size} exceeds the {data.shape[0]} training examples")
-        draw = lambda step: data[torch.randint(0, data.shape[0], (batch_size,), generator=generator)]  # noqa: E731
-    elif callable(data):
-        draw = lambda step: data(batch_size, generator=generator)  # noqa: E731
-    else:
-        raise TypeError(f"data must be a tensor or a callable(n, generator), got {type(data).__name__}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 20)
-    ema = EMA(model, min(ema_decay, 0.1))
+    draw = _draw(data, batch_size, generator)
 
     def loss_fn(batch: Tensor) -> Tensor:
         batch = transform(batch, generator) if transform is not None else batch
-        return diffusion_loss(model, schedule, batch, generator, prediction_type, power=power)
-
-    def lr_step(step: int, loss: float, history: History) -> bool:
-        scheduler.step()
-        # EMA warm-up: average over at most ~the steps taken so far, so that a short run (or one
-        # cut by max_seconds) is not an average that still remembers the random initialisation
-        ema.decay = min(ema_decay, (1 + step) / (10 + step))
-        return False
+        return denoising_loss(model, schedule, batch, generator, prediction_type=prediction_type,
+                              power=power).mean()
 
     model.train()
-    history = fit(loss_fn, optimizer, draw, steps, model=model, ema=ema, callbacks=[lr_step],
-                  max_seconds=max_seconds, progress=progress, desc=desc)
-    return ema.shadow.eval(), history
+    history = fit(model, loss_fn, draw, gaussian_path_config(steps, lr, ema_decay, max_seconds, progress, desc))
+    return history.ema, history
+
+
+def train_flow_matching(model: nn.Module, data: Tensor, steps: int, *, generator: torch.Generator,
+                        path: FlowPath | None = None, batch_size: int = 256, lr: float = 2e-3,
+                        ema_decay: float = 0.999, max_seconds: float | None = None,
+                        progress: bool = True) -> tuple[nn.Module, History]:
+    r"""Minimise :func:`gmtext.diffusion.flow_matching.cfm_loss` over ``data`` ``(N, D)``: the recipe of
+    :func:`train_diffusion` with the flow-matching loss. Returns ``(ema_model, history)``."""
+    if not isinstance(data, Tensor) or data.ndim != 2:
+        raise ValueError(f"data must be a tensor (N, D), got "
+                         f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
+    path = linear_path() if path is None else path
+    model.train()
+    history = fit(model, lambda x1: cfm_loss(model, x1, generator, path), _draw(data, batch_size, generator),
+                  gaussian_path_config(steps, lr, ema_decay, max_seconds, progress, f"flow matching ({path.name})"))
+    return history.ema, history
 
 
 def gradient_check(model: nn.Module, loss: Tensor) -> dict[str, list[str]]:
@@ -126,7 +122,3 @@ def gradient_check(model: nn.Module, loss: Tensor) -> dict[str, list[str]]:
     model.zero_grad(set_to_none=True)
     return {"no_gradient": dead,
             "unregistered": [str(tuple(v.shape)) for v in leaves if id(v) not in registered]}
-
-
-__all__ = ["LEVELS", "SIGNED_LOG_JACOBIAN", "digits_to_signed", "signed_to_digits",
-           "train_diffusion", "gradient_check"]

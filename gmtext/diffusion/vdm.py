@@ -48,16 +48,22 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gmtext.diffusion.discrete import alpha_sigma, discrete_log_likelihood, to_levels_scale
-from gmtext.train import EMA, EarlyStopping, History, fit, minibatches
+from gmtext.data.images import scale_digits
+from gmtext.diffusion.discrete import alpha_sigma, discrete_log_likelihood
+from gmtext.diffusion.losses import denoising_loss
+from gmtext.diffusion.schedules import Schedule
+from gmtext.train import History, TrainConfig, fit, minibatches
 
 __all__ = ["LinearLogSNR", "VDM", "prior_kl", "stratified_times", "train_vdm"]
 
 
-class LinearLogSNR(nn.Module):
+class LinearLogSNR(nn.Module, Schedule):
     r"""The linear schedule :math:`\gamma(t) = \gamma_0 + (\gamma_1 - \gamma_0)\,t`, optionally learnt.
 
-    :math:`\gamma = -\log\mathrm{SNR}` rises from :math:`\gamma_0` (almost clean data) to
+    A :class:`~gmtext.diffusion.schedules.Schedule` like every other path (``alpha_sigma``,
+    ``log_snr``, ``derivatives``); calling it returns Kingma et al.'s :math:`\gamma(t)`, the
+    *negative* log-SNR: :math:`\lambda_t = -\gamma(t)`, :math:`\alpha_t^2 = \operatorname{sigmoid}(\lambda_t)`,
+    :math:`\sigma_t^2 = \operatorname{sigmoid}(-\lambda_t)`. :math:`\gamma` rises from :math:`\gamma_0` (almost clean data) to
     :math:`\gamma_1` (almost pure noise). With ``learned=True`` the endpoints are parameters
     trained by the ELBO, as in Kingma et al. (2021), sec. 5; the width is kept positive as
     :math:`\gamma_1 - \gamma_0 = \operatorname{softplus}(w)`, so the schedule stays monotone.
@@ -93,6 +99,21 @@ class LinearLogSNR(nn.Module):
         if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
             raise ValueError(f"times must lie in [0, 1], got [{float(t.min())}, {float(t.max())}]")
         return self.start + self.derivative() * t
+
+    def alpha_sigma(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
+        return alpha_sigma(self(torch.as_tensor(t)))
+
+    def log_snr(self, t: Tensor | float) -> Tensor:
+        return -self(torch.as_tensor(t))
+
+    def d_log_snr(self, t: Tensor | float) -> Tensor:
+        return -self.derivative().expand_as(torch.as_tensor(t))
+
+    def derivatives(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
+        r""":math:`\dot\alpha = -\tfrac12\alpha\sigma^2\gamma'`, :math:`\dot\sigma = \tfrac12\sigma\alpha^2\gamma'`."""
+        a, s = self.alpha_sigma(t)
+        g = self.derivative()
+        return -0.5 * a * s**2 * g, 0.5 * s * a**2 * g
 
 
 def prior_kl(y: Tensor, gamma1: Tensor) -> Tensor:
@@ -159,11 +180,11 @@ class VDM(nn.Module):
         :math:`z_t = \alpha_t y + \sigma_t\varepsilon`; its mean over :math:`t\sim U(0,1)` and
         :math:`\varepsilon\sim\mathcal N(0, I)` is the diffusion term of the ELBO.
         """
-        gamma = self.schedule(t)                                           # (B,)
-        alpha, sigma = alpha_sigma(gamma[:, None])                         # (B, 1) each
-        z = alpha * y + sigma * eps                                        # (B, D)
-        err = (y - self.denoiser(z, gamma)).pow(2).sum(-1)                 # (B,)
-        return 0.5 * self.schedule.derivative() * torch.exp(-gamma) * err
+        def model(z: Tensor, t: Tensor) -> Tensor:                         # the denoiser sees gamma
+            return self.denoiser(z, self.schedule(t))
+
+        return denoising_loss(model, self.schedule, y, t=t, noise=eps, prediction_type="sample",
+                              weighting="elbo", reduction="sum")
 
     def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None,
                    times: Tensor | None = None) -> dict[str, Tensor]:
@@ -172,7 +193,7 @@ class VDM(nn.Module):
         One Monte Carlo sample of :math:`z_0`, of :math:`t` (stratified over the batch unless
         ``times`` is given) and of :math:`\varepsilon` per image: an unbiased estimate.
         """
-        y = to_levels_scale(x, self.levels)                                # (B, D)
+        y = scale_digits(x, "signed_levels").y.reshape(x.shape[0], -1)     # (B, D) in [-1, 1]
         b = y.shape[0]
         ends = self.schedule(torch.tensor([0.0, 1.0], device=y.device))   # gamma_0, gamma_1
         noise = torch.randn(2, *y.shape, generator=generator).to(y.device)
@@ -214,18 +235,17 @@ def train_vdm(model: VDM, x_train: Tensor, x_val: Tensor, steps: int, *,
     checks differ only by the weights. Returns the :class:`gmtext.train.History`; afterwards
     ``model`` holds the best averaged weights seen.
     """
+    config = TrainConfig(steps, lr=lr, ema_decay=ema_decay, ema_warmup=False, max_seconds=max_seconds,
+                         eval_every=every, patience=patience, progress=progress, desc="VDM")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
+    warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))   # linear, 100 steps
     batches = minibatches(x_train, batch_size=batch_size, generator=generator)
-    ema = EMA(model, ema_decay)
 
-    def evaluate() -> float:
-        return float(ema.shadow.nll_bound(x_val, torch.Generator().manual_seed(123),
-                                          val_repeats).mean())
+    def evaluate() -> float:            # fit evaluates the weight average (loaded into model)
+        return float(model.nll_bound(x_val, torch.Generator().manual_seed(123), val_repeats).mean())
 
-    stop = EarlyStopping(ema.shadow, evaluate, every=every, patience=patience)
-    history = fit(lambda x: model.loss(x, generator), opt, batches, steps, model=model, ema=ema,
-                  callbacks=[stop, lambda *args: warmup.step()], max_seconds=max_seconds,
-                  progress=progress, desc="VDM")
-    ema.copy_to(model)                       # the best averaged weights (EarlyStopping restored them)
+    history = fit(model, lambda x: model.loss(x, generator), batches, config, evaluate=evaluate,
+                  optimizer=opt, callbacks=[lambda *args: warmup.step()])
+    model.load_state_dict(history.ema.state_dict())      # the best averaged weights
     return history
+

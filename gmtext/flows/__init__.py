@@ -6,7 +6,6 @@
 - :mod:`gmtext.flows.layers`: permutations, rotations, Glow's invertible linear map, ActNorm,
   the logit map onto a box;
 - :mod:`gmtext.flows.build`: ready-made flows; :mod:`gmtext.flows.training`: maximum likelihood;
-- :mod:`gmtext.flows.viz`: layer-by-layer animations of 2-D flows.
 """
 
 from gmtext.flows.base import Compose, Flow, Transform, soft_clamp
@@ -15,11 +14,10 @@ from gmtext.flows.coupling import AffineCoupling, Coupling, checkerboard_mask, c
 from gmtext.flows.layers import ActNorm, InvertibleLinear, Logit, Permutation, Reverse, Rotation
 from gmtext.flows.spline import SplineCoupling, rational_quadratic_spline
 from gmtext.flows.training import mean_nll, train_flow
-from gmtext.flows.viz import layer_animation
 
 __all__ = ["Transform", "Compose", "Flow", "soft_clamp", "AffineCoupling", "Coupling",
            "checkerboard_mask", "conditioner_signal", "SplineCoupling",
            "rational_quadratic_spline", "Permutation",
            "Reverse", "Rotation", "InvertibleLinear", "ActNorm", "Logit", "realnvp", "spline_flow",
            "digits_flow", "MIXINGS",
-           "train_flow", "mean_nll", "layer_animation"]
+           "train_flow", "mean_nll"]

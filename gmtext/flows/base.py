@@ -24,15 +24,15 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Transform", "Compose", "Flow", "soft_clamp"]
+from gmtext._validate import check_finite
+from gmtext.distributions import standard_normal_log_prob
 
-LOG_2PI = math.log(2 * math.pi)
+__all__ = ["Transform", "Compose", "Flow", "soft_clamp"]
 
 
 def soft_clamp(s: Tensor, bound: float) -> Tensor:
@@ -52,7 +52,10 @@ def soft_clamp(s: Tensor, bound: float) -> Tensor:
 
 
 def check_batch(x: Tensor, dim: int, name: str = "x") -> Tensor:
-    """``x`` must be a floating-point tensor of shape ``(N, dim)``; raises TypeError/ValueError."""
+    """``x`` must be a finite floating-point tensor of shape ``(N, dim)``; raises TypeError/ValueError.
+
+    A NaN would otherwise pass through every layer and come out as a NaN log-density.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, {dim}), "
                         f"got {type(x).__name__}")
@@ -61,7 +64,7 @@ def check_batch(x: Tensor, dim: int, name: str = "x") -> Tensor:
                         "first, e.g. gmtext.mle.dequantize)")
     if x.ndim != 2 or x.shape[1] != dim:
         raise ValueError(f"{name} must have shape (N, {dim}), got {tuple(x.shape)}")
-    return x
+    return check_finite(x, name)
 
 
 class Transform(nn.Module):
@@ -156,7 +159,7 @@ class Flow(nn.Module):
 
     def base_log_prob(self, z: Tensor) -> Tensor:
         r"""Standard normal log-density :math:`-\tfrac12\|z\|^2 - \tfrac D2 \log 2\pi`, ``(N,)``."""
-        return -0.5 * z.pow(2).sum(-1) - 0.5 * self.dim * LOG_2PI
+        return standard_normal_log_prob(z)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact log-density of points ``(N, D)``; returns ``(N,)`` (eq. (4.6))."""

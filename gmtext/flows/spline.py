@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gmtext._validate import check_finite
 from gmtext.flows.coupling import Coupling
 
 __all__ = ["rational_quadratic_spline", "SplineCoupling"]
@@ -71,6 +72,10 @@ def rational_quadratic_spline(v: Tensor, widths: Tensor, heights: Tensor, slopes
         >>> bool(torch.allclose(y, v, atol=1e-5)), bool(log_d.abs().max() < 1e-5)
         (True, True)
     """
+    if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
+        raise ValueError(f"bound must be a finite number > 0 (the spline acts on [-bound, bound]), "
+                         f"got {bound!r}")
+    check_finite(v, "spline input v")
     if widths.shape != heights.shape or slopes.shape[-1] != widths.shape[-1] - 1:
         raise ValueError(f"need widths, heights (..., K) and slopes (..., K-1); got "
                          f"{tuple(widths.shape)}, {tuple(heights.shape)}, {tuple(slopes.shape)}")
@@ -139,8 +144,8 @@ class SplineCoupling(Coupling):
                  layers: int = 2, dropout: float = 0.0) -> None:
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
             raise ValueError(f"bins must be an int >= 2, got {bins!r}")
-        if not bound > 0:
-            raise ValueError(f"bound must be positive, got {bound}")
+        if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
+            raise ValueError(f"bound must be a finite number > 0, got {bound!r}")
         self.params_per_dim = 3 * bins - 1
         self.bins, self.bound = bins, float(bound)
         super().__init__(mask, hidden, layers, dropout)

@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 import torch
@@ -25,8 +23,8 @@ from torch import Tensor
 
 from gmtext.flows.base import Flow
 from gmtext.mle import dequantize
-from gmtext.train import EMA, EarlyStopping, History, fit, minibatches
-from gmtext.vae import log_mean_exp
+from gmtext.distributions import log_mean_exp
+from gmtext.train import History, TrainConfig, fit, minibatches
 
 __all__ = ["train_flow", "mean_nll"]
 
@@ -79,7 +77,8 @@ def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.G
     .. math:: \min_\theta -\frac1B \sum_{b} \log q_\theta(x_b)
 
     Derived in chapter 4, eq. (4.7) (Dinh et al. 2017, arXiv:1605.08803); the module's example
-    runs it.
+    runs it. A thin wrapper: the loss, the data-dependent ActNorm start and dequantization, then
+    :func:`gmtext.train.fit` with a :class:`~gmtext.train.TrainConfig`.
 
     Args:
         flow: the model.
@@ -88,18 +87,22 @@ def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.G
             from :func:`gmtext.data.toy.load`): then every step draws a fresh batch, so the
             model never sees a point twice and cannot overfit.
         steps: optimiser steps.
-        generator: randomness of the minibatches and of the dequantization noise.
+        generator: all randomness of training: the batches (fresh samples or the minibatch
+            order), the dequantization noise and the seed of the validation noise. Not the
+            weights: the builders' ``generator=`` (:func:`~gmtext.flows.realnvp`, ...) draws
+            only the rotations and permutations, while the coupling networks are initialised
+            by torch's global generator when the flow is built, which also draws the dropout
+            masks during training. Seed it (``gmtext.config.seed_everything``) before building.
         batch_size, lr, weight_decay: optimiser settings.
         dequantize_data: add fresh uniform noise to every batch (eq. (4.15)).
         val: validation data; with it, early stopping on the validation NLL every ``every``
             steps with ``patience`` (the best weights are restored).
-        max_seconds: wall-time budget.
-        anneal: decay the learning rate to zero on a cosine,
-            :math:`\eta = \tfrac12\eta_0(1 + \cos\pi r)`, where :math:`r` is the larger of the
-            fractions of ``steps`` and of ``max_seconds`` used, so that the schedule ends when
-            training ends even on a busy machine.
+        max_seconds: wall-time safety cap.
+        anneal: decay the learning rate to zero on a cosine over ``steps``,
+            :math:`\eta_k = \tfrac12\eta_0(1 + \cos(\pi k / K))`.
         ema: if given, keep an exponential moving average of the weights with this decay
-            (:class:`~gmtext.train.EMA`) and load it into ``flow`` at the end.
+            (no warm-up) and load it into ``flow`` at the end; with ``val`` the average is
+            what early stopping judges, and the best average is loaded.
         clip_grad_norm: clip the gradient's global norm to this value, so that one batch with
             an extreme log-density (a point far in a tail, where the scales of many layers
             multiply) cannot throw the weights far away (chapter 4, section on numerical safety).
@@ -120,12 +123,13 @@ def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.G
     if not fresh and dequantize_data == data.is_floating_point():
         raise TypeError("integer data need dequantize_data=True and float data need False; got "
                         f"{data.dtype} with dequantize_data={dequantize_data}")
-    if ema is not None and val is not None:
-        raise ValueError("use either ema or early stopping on val, not both (early stopping "
-                         "restores its best raw weights, which the average would overwrite)")
+    config = TrainConfig(steps, lr=lr, weight_decay=weight_decay,
+                         lr_schedule="cosine" if anneal else "constant", ema_decay=ema,
+                         ema_warmup=False, clip_grad_norm=clip_grad_norm, max_seconds=max_seconds,
+                         eval_every=None if val is None else every, patience=patience,
+                         progress=progress, desc=desc)
     if not fresh:
         batch_size = min(batch_size, data.shape[0])
-    optimizer = torch.optim.Adam(flow.parameters(), lr=lr, weight_decay=weight_decay)
     flow.train()
     with torch.no_grad():                             # data-dependent ActNorm initialisation
         first = data.sample(1024, generator=generator) if fresh else data[:min(1024, len(data))]
@@ -140,10 +144,7 @@ def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.G
             return data.sample(batch_size, generator=generator)
     else:
         batches = minibatches(data, batch_size=batch_size, generator=generator)
-    average = EMA(flow, ema) if ema is not None else None
-    callbacks: list = []
-    if anneal:
-        callbacks.append(_cosine_schedule(optimizer, lr, steps, max_seconds))
+    evaluate = None
     if val is not None:
         seed = int(torch.randint(2**31, (1,), generator=generator))
         val_gen = torch.Generator().manual_seed(seed)
@@ -153,26 +154,8 @@ def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.G
             val_gen.set_state(state)                  # the same noise at every check
             return mean_nll(flow, val, val_gen, dequantize_data)
 
-        callbacks.append(EarlyStopping(flow, evaluate, every=every, patience=patience))
-    history = fit(loss_fn, optimizer, batches, steps, model=flow, ema=average,
-                  clip_grad_norm=clip_grad_norm, callbacks=callbacks, max_seconds=max_seconds,
-                  progress=progress, desc=desc)
-    if average is not None:
-        average.copy_to(flow)
+    history = fit(flow, loss_fn, batches, config, evaluate=evaluate)
+    if history.ema is not None:
+        flow.load_state_dict(history.ema.state_dict())
     flow.eval()
     return history
-
-
-def _cosine_schedule(optimizer: torch.optim.Optimizer, lr: float, steps: int,
-                     max_seconds: float | None):
-    start = time.perf_counter()
-
-    def callback(step: int, loss: float, history: History) -> bool:
-        used = (step + 1) / steps
-        if max_seconds is not None:
-            used = max(used, (time.perf_counter() - start) / max_seconds)
-        for group in optimizer.param_groups:
-            group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * min(used, 1.0)))
-        return False
-
-    return callback

@@ -37,6 +37,7 @@ LOSSES: tuple[str, ...] = ("minimax", "non_saturating", "wasserstein")
 
 
 def _check(kind: str, **logits: Tensor) -> None:
+    """One logit per sample, ``(N,)`` or ``(N, 1)``, no NaN; anything else is refused."""
     if kind not in LOSSES:
         raise ValueError(f"unknown GAN loss {kind!r}; valid: {', '.join(LOSSES)}")
     for name, value in logits.items():
@@ -45,6 +46,11 @@ def _check(kind: str, **logits: Tensor) -> None:
                             f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}")
         if value.numel() == 0:
             raise ValueError(f"{name} is empty")
+        if value.ndim not in (1, 2) or (value.ndim == 2 and value.shape[1] != 1):
+            raise ValueError(f"{name} must hold one logit per sample, shape (N,) or (N, 1), got "
+                             f"{tuple(value.shape)}")
+        if bool(torch.isnan(value).any()):
+            raise ValueError(f"{name} holds NaN values")
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
@@ -63,12 +69,13 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
     inputs are the critic values :math:`f`, not logits. Derived in chapter 3, eq. (3.1).
 
     Args:
-        real_logits: discriminator outputs on data, any shape.
-        fake_logits: discriminator outputs on generated samples, any shape.
+        real_logits: discriminator outputs on data, ``(N,)`` or ``(N, 1)``.
+        fake_logits: discriminator outputs on generated samples, ``(M,)`` or ``(M, 1)``.
         kind: one of :data:`gmtext.gan.losses.LOSSES`.
 
     Raises:
-        ValueError: for an unknown ``kind`` or empty input.
+        ValueError: for an unknown ``kind``, empty input, another shape (a discriminator with
+            several outputs per sample is a bug, not something to average) or NaN.
         TypeError: for inputs that are not floating-point tensors.
 
     Example:
@@ -114,10 +121,19 @@ def generator_loss(fake_logits: Tensor, kind: str = "non_saturating") -> Tensor:
 
 
 def _input_gradient(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """Gradient of ``critic(x).sum()`` in ``x``, kept in the graph, flattened to (N, -1)."""
+    """Gradient of ``critic(x).sum()`` in ``x``, kept in the graph, flattened to (N, -1).
+
+    The sum separates into per-sample gradients only if each sample reaches one value: one value
+    per sample, or per pack of samples (a PacGAN critic), never several.
+    """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         out = critic(x)
+        if (not isinstance(out, Tensor) or out.ndim not in (1, 2) or len(out) == 0
+                or (out.ndim == 2 and out.shape[1] != 1) or len(x) % len(out)):
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"the critic must return one value per sample (or per pack), "
+                             f"(M,) or (M, 1) with M dividing {len(x)}, got {got}")
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.reshape(len(x), -1)
 
@@ -130,6 +146,9 @@ def _check_pair(real: Tensor, fake: Tensor) -> None:
     if real.shape != fake.shape or real.ndim < 2:
         raise ValueError(f"real and fake must have the same shape (N, ...), got "
                          f"{tuple(real.shape)} and {tuple(fake.shape)}")
+    for name, value in (("real", real), ("fake", fake)):
+        if bool(torch.isnan(value).any()):
+            raise ValueError(f"{name} holds NaN values")
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
@@ -154,7 +173,7 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
 
     Raises:
         TypeError: for non-float inputs.
-        ValueError: for mismatched inputs.
+        ValueError: for mismatched inputs, NaN, or a critic with more than one value per sample.
 
     Example:
         >>> w = torch.tensor([3.0, 4.0])                      # f(x) = w.x: |grad f| = 5 everywhere

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from gmtext.gan.losses import discriminator_loss, generator_loss
-from gmtext.train import History, fit
+from gmtext.train import History, TrainConfig, fit
 
 __all__ = ["optimal_discriminator", "optimal_logit", "game_value", "value_at_optimum",
            "generator_logit_gradient", "train_discriminator"]
@@ -129,18 +129,22 @@ def generator_logit_gradient(d: Tensor, kind: str) -> Tensor:
 
 
 def train_discriminator(d: torch.nn.Module, sample_data: Callable[[int], Tensor],
-                        sample_g: Callable[[int], Tensor], steps: int, *, batch_size: int = 512,
-                        lr: float = 1e-3, progress: bool = True) -> History:
+                        sample_g: Callable[[int], Tensor], config: TrainConfig, *,
+                        batch_size: int = 512) -> History:
     r"""Train ``d`` alone to tell ``sample_data(n)`` from ``sample_g(n)``, the generator held fixed.
 
-    Minimises :math:`-V(D, G)` (:func:`gmtext.gan.losses.discriminator_loss`) with Adam on fresh
-    samples every step: the inner maximisation of the game, whose solution is :math:`D^*`
-    (chapter 3, eq. (3.2)). ``d`` returns logits.
+    Minimises :math:`-V(D, G)` (:func:`gmtext.gan.losses.discriminator_loss`) on fresh samples
+    every step, with the optimiser of ``config`` (a :class:`gmtext.train.TrainConfig`, e.g.
+    ``TrainConfig(1500, lr=3e-3)``): the inner maximisation of the game, whose solution is
+    :math:`D^*` (chapter 3, eq. (3.2)). ``d`` returns one logit per sample.
+
+    Raises:
+        ValueError: for ``batch_size < 1``, or logits that are not one per sample.
     """
-    optimizer = torch.optim.Adam(d.parameters(), lr=lr)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
     def loss() -> Tensor:
-        return discriminator_loss(d(sample_data(batch_size)).squeeze(-1),
-                                  d(sample_g(batch_size)).squeeze(-1))
+        return discriminator_loss(d(sample_data(batch_size)), d(sample_g(batch_size)))
 
-    return fit(loss, optimizer, None, steps, progress=progress, desc="discriminator")
+    return fit(d, loss, None, config)

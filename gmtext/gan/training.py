@@ -2,8 +2,10 @@ r"""The alternating GAN training loop, built on :func:`gmtext.train.fit`.
 
 One *step* is ``d_steps`` discriminator (critic) updates followed by one generator update, the
 algorithm of Goodfellow et al. (2014, arXiv:1406.2661, Algorithm 1). :func:`gmtext.train.fit`
-drives the generator's optimiser (progress bar, wall-time cap, NaN check); the discriminator's
-updates run inside the generator's loss function, which is the one place that sees a fresh batch.
+drives the generator's optimiser (progress bar, wall-time cap, NaN check, learning-rate schedule,
+clipping) from a :class:`gmtext.train.TrainConfig`; the discriminator's updates run inside the
+generator's loss function, which is the one place that sees a fresh batch, with their own
+optimiser settings (a second ``TrainConfig``, by default the generator's).
 
 A batch is either a tensor ``x`` or a pair ``(x, labels)``; with labels both networks are called
 class-conditionally, ``G(z, labels)`` and ``D(x, labels)``, and the fake batch reuses the real
@@ -15,13 +17,15 @@ Example:
     >>> g, d = MLP(2, 2, 16, 1), MLP(2, 1, 16, 1)
     >>> data = lambda step: torch.randn(32, 2, generator=torch.Generator().manual_seed(step))
     >>> rng = torch.Generator().manual_seed(0)
-    >>> hist = train_gan(g, d, data, steps=3, latent_dim=2, generator=rng, progress=False)
+    >>> config = TrainConfig(steps=3, lr=2e-4, progress=False)
+    >>> hist = train_gan(g, d, data, config, latent_dim=2, generator=rng)
     >>> len(hist.loss), len(hist.d_loss)
     (3, 3)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +35,11 @@ from torch import Tensor, nn
 
 from gmtext.gan.losses import (LOSSES, discriminator_loss, generator_loss, gradient_penalty,
                                r1_penalty)
-from gmtext.train import EMA, Callback, History, batch_source, fit
+from gmtext.gan.sampling import sample_latent
+from gmtext.train import (EMA, Callback, History, TrainConfig, batch_source, fit,
+                          make_lr_scheduler, make_optimizer)
 
-__all__ = ["GANHistory", "train_gan", "sample_latent"]
+__all__ = ["GANHistory", "train_gan", "check_weight", "player_optimizer", "player_configs"]
 
 
 @dataclass
@@ -48,38 +54,78 @@ class GANHistory(History):
     snapshots: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
-def sample_latent(n: int, latent_dim: int, generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> Tensor:
-    r"""Draw ``n`` latent vectors :math:`z \sim \mathcal N(0, I_{d})`, shape ``(n, latent_dim)``.
-
-    The noise is drawn on the CPU with ``generator`` (so a seed gives the same samples on every
-    device) and moved to ``device``.
-    """
-    if n < 1 or latent_dim < 1:
-        raise ValueError(f"need n >= 1 and latent_dim >= 1, got {n} and {latent_dim}")
-    return torch.randn(n, latent_dim, generator=generator).to(device)
+def check_weight(name: str, value: float) -> None:
+    """A loss weight must be a finite number >= 0 (0 switches its term off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+            or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def _split(batch: Any, device: torch.device) -> tuple[Tensor, tuple[Tensor, ...]]:
     if isinstance(batch, Tensor):
-        return batch.to(device).float(), ()
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return batch[0].to(device).float(), (batch[1].to(device),)
-    raise TypeError(f"a batch must be a tensor x or a pair (x, labels), got {type(batch).__name__}")
+        x, cond = batch, ()
+    elif isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], Tensor):
+        x, cond = batch[0], (batch[1].to(device),)
+    else:
+        raise TypeError(f"a batch must be a tensor x or a pair (x, labels), "
+                        f"got {type(batch).__name__}")
+    if bool(torch.isnan(x).any()):
+        raise ValueError(f"a real batch of shape {tuple(x.shape)} holds NaN values")
+    return x.to(device).float(), cond
 
 
-def train_gan(g: nn.Module, d: nn.Module,
-              batches: Iterable[Any] | Callable[[int], Any], steps: int, *, latent_dim: int,
-              generator: torch.Generator, loss: str = "non_saturating", lr_g: float = 2e-4,
-              lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), d_steps: int = 1,
-              gp_weight: float = 0.0, r1_weight: float = 0.0, decay: bool = False,
-              snapshot_every: int = 0,
-              snapshot_z: Tensor | None = None, snapshot_model: nn.Module | None = None,
-              ema: EMA | None = None,
-              callbacks: Sequence[Callback] = (),
-              max_seconds: float | None = None,
-              progress: bool = True, desc: str = "GAN") -> GANHistory:
-    r"""Train generator ``g`` against discriminator ``d`` for ``steps`` generator updates.
+def player_configs(config: TrainConfig, d_config: TrainConfig | None
+                   ) -> tuple[TrainConfig, TrainConfig]:
+    """The generator's and the discriminator's configurations of a game, checked.
+
+    ``d_config`` (default: ``config``) sets the discriminator's optimiser, learning rate, weight
+    decay, schedule and clipping; the game's length, time cap and progress bar are ``config``'s
+    (the discriminator's schedule runs over ``config.steps``). Early stopping has no meaning in a
+    game, and a weight average is the generator's.
+
+    Raises:
+        TypeError: if a configuration is not a :class:`gmtext.train.TrainConfig`.
+        ValueError: for ``eval_every`` in either, or ``ema_decay`` in ``d_config``.
+    """
+    d_config = config if d_config is None else d_config
+    for name, value in (("config", config), ("d_config", d_config)):
+        if not isinstance(value, TrainConfig):
+            raise TypeError(f"{name} must be a gmtext.train.TrainConfig, got "
+                            f"{type(value).__name__}")
+        if value.eval_every is not None:
+            raise ValueError(f"{name}.eval_every must be None: a GAN's losses do not measure "
+                             "progress, so there is nothing to stop early on")
+    if d_config is not config and d_config.ema_decay is not None:
+        raise ValueError("d_config.ema_decay must be None: the weight average is the "
+                         "generator's (config.ema_decay)")
+    return config, dataclasses.replace(d_config, steps=config.steps, ema_decay=None)
+
+
+def player_optimizer(params: Iterable[Tensor], config: TrainConfig,
+                     betas: tuple[float, float]) -> torch.optim.Optimizer:
+    r""":func:`gmtext.train.make_optimizer` with Adam's :math:`(\beta_1, \beta_2)` set to ``betas``.
+
+    GANs lower :math:`\beta_1` (DCGAN: 0.5; WGAN-GP: 0): momentum tuned for a fixed objective
+    overshoots in a game whose objective moves every step (Radford et al. 2016, section 4).
+    Optimisers without betas (SGD) ignore them.
+    """
+    if len(betas) != 2 or not all(0.0 <= float(b) < 1.0 for b in betas):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    optimizer = make_optimizer(params, config)
+    if "betas" in optimizer.defaults:
+        for group in optimizer.param_groups:
+            group["betas"] = (float(betas[0]), float(betas[1]))
+    return optimizer
+
+
+def train_gan(g: nn.Module, d: nn.Module, batches: Iterable[Any] | Callable[[int], Any],
+              config: TrainConfig, *, latent_dim: int, generator: torch.Generator,
+              d_config: TrainConfig | None = None, betas: tuple[float, float] = (0.5, 0.999),
+              loss: str = "non_saturating", d_steps: int = 1, gp_weight: float = 0.0,
+              r1_weight: float = 0.0, snapshot_every: int = 0, snapshot_z: Tensor | None = None,
+              snapshot_average: bool = False,
+              callbacks: Sequence[Callback] = ()) -> GANHistory:
+    r"""Train generator ``g`` against discriminator ``d`` for ``config.steps`` generator updates.
 
     Each step: ``d_steps`` times minimise
     :math:`L_D + \lambda\,\mathrm{GP} + \frac{\gamma}{2} R_1` over :math:`D` on a fresh real batch
@@ -88,43 +134,55 @@ def train_gan(g: nn.Module, d: nn.Module,
     arXiv:1511.06434: lr 2e-4, betas (0.5, 0.999)); WGAN-GP uses betas (0, 0.9) and
     ``d_steps=5`` (Gulrajani et al. 2017, Algorithm 1).
 
+    With ``config.ema_decay`` :math:`\beta` the averaged generator :math:`\bar\theta_t =
+    \beta\bar\theta_{t-1} + (1-\beta)\theta_t` (Yazici et al. 2019, arXiv:1806.04498), which damps
+    the oscillation of the game, is kept after every generator step and returned as
+    ``history.ema``.
+
     Args:
         g: ``g(z)`` or ``g(z, labels)`` -> samples.
         d: ``d(x)`` or ``d(x, labels)`` -> logits ``(N,)`` or ``(N, 1)``.
         batches: real batches (an iterable, restarted when exhausted, or ``step -> batch``);
             the discriminator draws ``d_steps`` of them per step.
-        steps: generator updates.
+        config: the generator's :class:`gmtext.train.TrainConfig` and the game's length
+            (``steps`` generator updates), time cap and progress bar.
         latent_dim: size of :math:`z`.
-        generator: the random-number generator of latents and penalties (CPU).
+        generator: the random-number generator of latents and penalties (CPU). It and the
+            initial weights of ``g`` and ``d`` decide the run: seed the initialisation.
+        d_config: the discriminator's optimiser settings (:func:`player_configs`).
+        betas: Adam's betas of both players (:func:`player_optimizer`).
         loss: one of :data:`gmtext.gan.losses.LOSSES`.
         gp_weight: :math:`\lambda` of the gradient penalty (0: off).
         r1_weight: :math:`\gamma` of the R1 penalty (0: off).
-        decay: decay both learning rates linearly to zero over ``steps`` (sharper final samples).
         snapshot_every: store ``g(snapshot_z)`` every this many steps (0: never).
-        snapshot_model: the module the snapshots render instead of ``g`` (e.g. ``ema.shadow``).
-        ema: a :class:`gmtext.train.EMA` of ``g``, updated after every generator step; its
-            ``shadow`` is the averaged generator :math:`\bar\theta_t = \beta\bar\theta_{t-1}
-            + (1-\beta)\theta_t` (Yazici et al. 2019, arXiv:1806.04498), which damps the
-            oscillation of the game.
+        snapshot_average: the snapshots render the weight average instead of ``g``.
         callbacks: passed to :func:`gmtext.train.fit` (``cb(step, g_loss, history) -> stop?``).
-        max_seconds: wall-time cap.
 
     Raises:
-        ValueError: for an unknown loss or invalid counts, or a non-finite loss.
+        ValueError: for an unknown loss, invalid counts or weights, NaN in a real batch, a
+            discriminator output that is not one logit per sample, or a non-finite loss.
     """
+    config, d_config = player_configs(config, d_config)
     if loss not in LOSSES:
         raise ValueError(f"unknown GAN loss {loss!r}; valid: {', '.join(LOSSES)}")
     if isinstance(d_steps, bool) or not isinstance(d_steps, int) or d_steps < 1:
-        raise ValueError(f"d_steps must be a positive int, got {d_steps!r}")
-    if gp_weight < 0 or r1_weight < 0:
-        raise ValueError(f"penalty weights must be >= 0, got {gp_weight} and {r1_weight}")
+        raise ValueError(f"d_steps must be an int >= 1, got {d_steps!r}")
+    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) \
+            or snapshot_every < 0:
+        raise ValueError(f"snapshot_every must be an int >= 0 (0: none), got {snapshot_every!r}")
+    check_weight("gp_weight", gp_weight)
+    check_weight("r1_weight", r1_weight)
     if snapshot_every and snapshot_z is None:
         raise ValueError("snapshot_every needs snapshot_z, the fixed latents to render")
+    if snapshot_average and config.ema_decay is None:
+        raise ValueError("snapshot_average needs config.ema_decay, the weight average to render")
     device = next(g.parameters()).device
     draw = batch_source(batches)
-    betas = (float(betas[0]), float(betas[1]))
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas)
+    opt_g = player_optimizer(g.parameters(), config, betas)
+    opt_d = player_optimizer(d.parameters(), d_config, betas)
+    schedule_d = make_lr_scheduler(opt_d, d_config)
+    # the average is kept here, not by fit, so that snapshots can render it while training
+    ema = EMA(g, config.ema_decay, config.ema_warmup) if config.ema_decay is not None else None
     history = GANHistory()
     counter = {"draws": 0}
 
@@ -133,11 +191,6 @@ def train_gan(g: nn.Module, d: nn.Module,
         return _split(draw(counter["draws"] - 1), device)
 
     def generator_step() -> Tensor:
-        if decay:
-            frac = 1.0 - len(history.d_loss) / steps                   # 1 -> 1/steps
-            for opt, lr in ((opt_g, lr_g), (opt_d, lr_d)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * frac
         for _ in range(d_steps):                                  # 1. discriminator updates
             real, cond = next_batch()
             with torch.no_grad():
@@ -150,7 +203,10 @@ def train_gan(g: nn.Module, d: nn.Module,
                 l_d = l_d + 0.5 * r1_weight * r1_penalty(critic, real)
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
+            if d_config.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(d.parameters(), d_config.clip_grad_norm)
             opt_d.step()
+        schedule_d.step()
         history.d_loss.append(l_d.item())
         d.requires_grad_(False)                                   # 2. generator loss, D frozen
         fake = g(sample_latent(len(real), latent_dim, generator, device), *cond)
@@ -158,7 +214,12 @@ def train_gan(g: nn.Module, d: nn.Module,
         d.requires_grad_(True)
         return l_g
 
-    shown = g if snapshot_model is None else snapshot_model
+    def average(step: int, _loss: float, _hist: History) -> bool:
+        if ema is not None:                                       # after fit's optimiser step
+            ema.update(g)
+        return False
+
+    shown = ema.shadow if snapshot_average else g
 
     def snapshot(step: int, _loss: float, _hist: History) -> bool:
         if snapshot_every and step % snapshot_every == 0:
@@ -166,14 +227,20 @@ def train_gan(g: nn.Module, d: nn.Module,
                 history.snapshots.append((step, shown(snapshot_z.to(device)).cpu()))
         return False
 
-    inner = fit(generator_step, opt_g, None, steps, model=g, ema=ema,
-                callbacks=[snapshot, *callbacks],
-                max_seconds=max_seconds, progress=progress, desc=desc)
+    inner = fit(g, generator_step, None, dataclasses.replace(config, ema_decay=None),
+                callbacks=[average, snapshot, *callbacks], optimizer=opt_g)
     history.loss, history.wall_s = inner.loss, inner.wall_s
-    history.stopped_early = inner.stopped_early
+    history.logs, history.stopped_early = inner.logs, inner.stopped_early
+    history.ema = None if ema is None else ema.shadow
     return history
 
 
 def _logits(d: nn.Module, x: Tensor, cond: tuple[Tensor, ...]) -> Tensor:
+    """``d``'s logits as ``(B,)``: one per sample (or per pack of a PacGAN discriminator)."""
     out = d(x, *cond)
-    return out.reshape(len(out), -1).squeeze(-1) if out.ndim > 1 else out
+    if out.ndim == 2 and out.shape[1] == 1:
+        return out.squeeze(1)
+    if out.ndim != 1:
+        raise ValueError(f"the discriminator must return one logit per sample (or pack), shape "
+                         f"(B,) or (B, 1), got {tuple(out.shape)} for a batch {tuple(x.shape)}")
+    return out

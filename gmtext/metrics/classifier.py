@@ -2,9 +2,9 @@ r"""The shared digit classifier: the feature space of every Fréchet distance on
 
 FID (Heusel et al. 2017) measures samples in the feature space of a fixed, pretrained classifier.
 The digits are too small for Inception, so the book trains its own: a small convolutional network
-(:class:`DigitClassifier`) on the train split, with random one-pixel shifts as augmentation,
-dropout, label smoothing and early stopping on the val split (98.4% test accuracy). It is trained
-once, with a fixed seed, on one CPU thread, in about 5 s, and cached at
+(:class:`gmtext.nn.classifier.DigitClassifier`) on the train split, with random one-pixel
+shifts as augmentation, dropout, label smoothing and early stopping on the val split (98.4% test
+accuracy). It is trained once, with a fixed seed, on one CPU thread, in about 5 s, and cached at
 ``cache_dir() / "digit_classifier-v1.pt"``: every chapter and every run profile measures in the
 same space, so FD numbers compare across chapters.
 
@@ -39,48 +39,26 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from gmtext import config
 from gmtext.checkpoint import load_or_train
-from gmtext.data.images import LEVELS, digits
+from gmtext.data.images import LEVELS, digits, scale_digits
 from gmtext.metrics.frechet import frechet_distance
-from gmtext.train import EarlyStopping, fit, minibatches
+from gmtext.nn.classifier import DigitClassifier
+from gmtext.train import TrainConfig, fit, minibatches
 
-__all__ = ["DigitClassifier", "digit_classifier", "digit_features", "classifier_accuracy",
-           "digits_frechet_distance", "CHECKPOINT", "SEED"]
+# DigitClassifier is imported for gmtext.metrics; it is documented where it is defined (gmtext.nn)
+__all__ = ["digit_classifier", "digit_features", "predict_digits", "classifier_accuracy",
+           "digits_frechet_distance", "CHECKPOINT", "SEED", "EPOCHS"]
 
 CHECKPOINT = "digit_classifier-v1.pt"   # bump the version when the network or its training changes
 SEED = 0
-FEATURES = 64                           # width of the penultimate layer: the FD feature space
+#: Epoch cap of the training (early stopping on val usually ends it first). A constant, not a
+#: budget: the same network serves every run profile, so every profile measures in one space.
+EPOCHS = 60
 _BATCH = 64
 _LOADED: dict[str, DigitClassifier] = {}
-
-
-class DigitClassifier(nn.Module):
-    """Conv(1->16) -> Conv(16->32) -> max-pool -> Linear(512->64) -> Linear(64->10).
-
-    Inputs are digits scaled to [0, 1], shape ``(N, 1, 8, 8)``; :meth:`features` returns the
-    64 penultimate activations (after ReLU), :meth:`forward` the 10 class logits.
-    """
-
-    def __init__(self, dropout: float = 0.3) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),                 # (N, 16, 8, 8)
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),                # (N, 32, 8, 8)
-            nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(dropout),        # (N, 512)
-            nn.Linear(32 * 4 * 4, FEATURES), nn.ReLU(),                # (N, 64)
-        )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURES, 10))
-
-    def features(self, x: Tensor) -> Tensor:
-        """Penultimate-layer features ``(N, 64)`` of images ``(N, 1, 8, 8)`` on [0, 1]."""
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Class logits ``(N, 10)`` of images ``(N, 1, 8, 8)`` on [0, 1]."""
-        return self.head(self.body(x))                                 # (N, 10) logits
 
 
 def _random_shift(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -97,17 +75,17 @@ def _train(model: DigitClassifier) -> None:
     """Train on the train split with early stopping on val cross-entropy (CPU, seeded).
 
     AdamW (lr 2e-3, weight decay 1e-3), batches of 64, random one-pixel shifts, label smoothing
-    0.1; the weights of the epoch with the lowest val cross-entropy are kept.
+    0.1, at most :data:`EPOCHS` epochs; the weights of the epoch with the lowest val
+    cross-entropy are kept.
     """
     generator = torch.Generator().manual_seed(SEED)
     x, y = digits("train", labels=True)
     x_val, y_val = digits("val", labels=True)
-    x, x_val = x.float() / (LEVELS - 1), x_val.float() / (LEVELS - 1)
+    x, x_val = scale_digits(x, "unit").y, scale_digits(x_val, "unit").y         # x / 16
     steps_per_epoch = len(x) // _BATCH
-    epochs = int(config.budget("classifier.epochs"))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
-    stopper = EarlyStopping(model, lambda: F.cross_entropy(model(x_val), y_val).item(),
-                            every=steps_per_epoch, patience=15)
+    config = TrainConfig(steps=EPOCHS * steps_per_epoch, lr=2e-3, optimizer="adamw",
+                         weight_decay=1e-3, eval_every=steps_per_epoch, patience=15,
+                         progress=False, desc="digit classifier")
 
     def loss_fn(batch: tuple[Tensor, Tensor]) -> Tensor:
         images, labels = batch
@@ -120,9 +98,8 @@ def _train(model: DigitClassifier) -> None:
     torch.set_num_threads(1)
     try:
         with torch.enable_grad():          # the first call may come from inside no_grad
-            fit(loss_fn, optimizer, minibatches(x, y, batch_size=_BATCH, generator=generator),
-                steps=epochs * steps_per_epoch, callbacks=[stopper], progress=False,
-                desc="digit classifier")
+            fit(model, loss_fn, minibatches(x, y, batch_size=_BATCH, generator=generator), config,
+                evaluate=lambda: F.cross_entropy(model(x_val), y_val).item())
     finally:
         torch.set_num_threads(threads)
 
@@ -155,9 +132,10 @@ def digit_features(images: Tensor) -> Tensor:
 
     .. math:: \phi(x) = \mathrm{ReLU}(W\,h(x/16) + b) \in \mathbb R^{64}
 
-    where :math:`h` is the convolutional body of :class:`DigitClassifier`. These are the features
-    in which :func:`digits_frechet_distance` fits its Gaussians (Heusel et al. 2017,
-    arXiv:1706.08500) and in which ``gmtext.metrics.precision_recall`` can compare digits.
+    where :math:`h` is the convolutional body of :class:`gmtext.nn.classifier.DigitClassifier`.
+    These are the features in which :func:`digits_frechet_distance` fits its Gaussians (Heusel
+    et al. 2017, arXiv:1706.08500) and in which ``gmtext.metrics.precision_recall`` can compare
+    digits.
 
     Args:
         images: ``(N, 1, 8, 8)`` (or ``(N, 8, 8)``) digits on the **0..16 scale**, integer or float.
@@ -180,6 +158,7 @@ def digit_features(images: Tensor) -> Tensor:
     x = _check_images(images)
     model = digit_classifier(x.device)
     with torch.no_grad():
+        # samples are real-valued on 0..16: the same x / 16 as scale_digits(., "unit") of data
         out = [model.features(chunk / (LEVELS - 1)) for chunk in x.split(1024)]
     return torch.cat(out)
 
@@ -198,9 +177,34 @@ def classifier_accuracy(split: str = "test") -> float:
         True
     """
     x, y = digits(split, labels=True)
+    return float((predict_digits(x) == y).double().mean())
+
+
+def predict_digits(images: Tensor) -> Tensor:
+    r"""The classes :math:`rg\max_c\,\mathrm{logit}_c(x/16)` the shared digit classifier gives.
+
+    How a conditional generator is checked against the class it was asked for, and how much of
+    the digit a translation keeps (chapter 3).
+
+    Args:
+        images: ``(N, 1, 8, 8)`` (or ``(N, 8, 8)``) digits on the **0..16 scale**, integer or
+            float (model samples clamped to [0, 16]).
+
+    Returns:
+        ``(N,)`` int64 classes on the device of ``images``.
+
+    Raises:
+        TypeError, ValueError: as :func:`digit_features`.
+
+    Example:
+        >>> x, y = digits("test", labels=True)
+        >>> float((predict_digits(x[:100]) == y[:100]).double().mean()) > 0.9
+        True
+    """
+    x = _check_images(images)
+    model = digit_classifier(x.device)
     with torch.no_grad():
-        predicted = digit_classifier()(x.float() / (LEVELS - 1)).argmax(dim=1)
-    return float((predicted == y).double().mean())
+        return torch.cat([model(chunk / (LEVELS - 1)).argmax(dim=1) for chunk in x.split(1024)])
 
 
 def digits_frechet_distance(samples: Tensor, reference: str = "test") -> float:

@@ -55,7 +55,8 @@ def frechet_distance_gaussians(mean_a: Tensor, cov_a: Tensor, mean_b: Tensor,
         cov_b: ``(D, D)`` covariance of the second Gaussian.
 
     Raises:
-        ValueError: on mismatched shapes or non-finite entries.
+        ValueError: on mismatched shapes, non-finite entries, or a covariance that is not
+            symmetric positive semi-definite (an eigenvalue below round-off of zero).
 
     Example:
         >>> one = torch.eye(1)
@@ -73,7 +74,7 @@ def frechet_distance_gaussians(mean_a: Tensor, cov_a: Tensor, mean_b: Tensor,
                          f"{tuple(mean_a.shape)}, {tuple(cov_a.shape)}, {tuple(mean_b.shape)}, "
                          f"{tuple(cov_b.shape)}")
     mu_a, mu_b = mean_a.detach().double().cpu(), mean_b.detach().double().cpu()
-    sig_a, sig_b = (_symmetric(c.detach().double().cpu()) for c in (cov_a, cov_b))
+    sig_a, sig_b = _covariance(cov_a, "cov_a"), _covariance(cov_b, "cov_b")
     root_a = _psd_sqrt(sig_a)                                      # Sigma_a^{1/2}, (D, D)
     middle = _symmetric(root_a @ sig_b @ root_a)      # same spectrum as Sigma_a Sigma_b
     trace_sqrt = torch.linalg.eigvalsh(middle).clamp_min(0).sqrt().sum()
@@ -133,6 +134,20 @@ def _features(x: Tensor, name: str) -> Tensor:
 
 def _symmetric(m: Tensor) -> Tensor:
     return 0.5 * (m + m.T)
+
+
+def _covariance(c: Tensor, name: str) -> Tensor:
+    """``c`` as float64, refused unless symmetric positive semi-definite up to round-off."""
+    c = c.detach().double().cpu()
+    scale = float(c.abs().max()) + 1e-300
+    if float((c - c.T).abs().max()) > 1e-6 * scale:
+        raise ValueError(f"{name} must be a symmetric covariance matrix, got one with "
+                         f"|C - C^T| up to {float((c - c.T).abs().max()):.3g}")
+    smallest = float(torch.linalg.eigvalsh(_symmetric(c))[0])
+    if smallest < -1e-8 * scale:
+        raise ValueError(f"{name} must be positive semi-definite (a covariance), got an "
+                         f"eigenvalue of {smallest:.3g}")
+    return _symmetric(c)
 
 
 def _psd_sqrt(m: Tensor) -> Tensor:

@@ -41,7 +41,7 @@ def scale_images(x: Tensor, levels: int, shape: tuple[int, ...]) -> Tensor:
     """Integer images ``(N, *shape)`` with values ``0 .. levels - 1`` to floats ``(N, D)``, [0, 1].
 
     Raises:
-        TypeError: if ``x`` is not a tensor.
+        TypeError: if ``x`` is not an integer tensor (grey levels, not already rescaled floats).
         ValueError: on another shape or values outside ``0 .. levels - 1``.
 
     Example:
@@ -51,6 +51,10 @@ def scale_images(x: Tensor, levels: int, shape: tuple[int, ...]) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"images must be a torch.Tensor of shape (N, "
                         f"{', '.join(map(str, shape))}), got {type(x).__name__}")
+    if x.is_floating_point() or x.dtype == torch.bool:
+        raise TypeError(f"images must hold integer grey levels 0 .. {levels - 1} (an integer "
+                        f"dtype such as torch.int64), got {x.dtype}; pass the data as loaded, "
+                        "not rescaled")
     if tuple(x.shape[1:]) != tuple(shape) or x.ndim != len(shape) + 1:
         raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), "
                          f"got {tuple(x.shape)}")
@@ -61,14 +65,14 @@ def scale_images(x: Tensor, levels: int, shape: tuple[int, ...]) -> Tensor:
 
 
 def check_latent(z: Tensor, latent_dim: int) -> Tensor:
-    """``z`` must be a floating-point tensor ``(B, latent_dim)``; returns it.
+    """``z`` must be a float32 tensor ``(B, latent_dim)``; returns it.
 
     Example:
         >>> check_latent(torch.zeros(2, 3), 3).shape
         torch.Size([2, 3])
     """
     if not isinstance(z, Tensor) or not z.is_floating_point():
-        raise TypeError(f"z must be a floating-point tensor (B, {latent_dim}), got "
+        raise TypeError(f"z must be a float32 tensor (B, {latent_dim}), got "
                         f"{z.dtype if isinstance(z, Tensor) else type(z).__name__}")
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"z must have shape (B, {latent_dim}), got {tuple(z.shape)}")
@@ -153,8 +157,12 @@ class CategoricalDecoder(nn.Module):
                        dropout=dropout)
 
     def forward(self, z: Tensor, x: Tensor | None = None) -> Tensor:
-        """Logits ``(B, D, levels)`` for latents ``z`` ``(B, L)``; ``x`` is not used."""
+        """Logits ``(B, D, levels)`` for latents ``z`` ``(B, L)``; ``x`` (integer) is not used."""
         z = check_latent(z, self.latent_dim)
+        if x is not None and (x.is_floating_point() or x.dtype == torch.bool):
+            raise TypeError(f"a categorical decoder scores integer grey levels 0 .. "
+                            f"{self.levels - 1}, got x of dtype {x.dtype} "
+                            "(pass the data as loaded)")
         return self.net(z).view(z.shape[0], self.pixels, self.levels)
 
     @torch.no_grad()

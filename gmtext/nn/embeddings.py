@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gmtext._validate import check_float32
 from gmtext.nn.mlp import ACTIVATIONS
 
 
@@ -90,6 +91,7 @@ class ConditionalMLP(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
         """``x``: ``(B, in_features)``; ``t``: ``(B,)``, ``(B, 1)`` or a number (shared by the batch)."""
+        check_float32(x, "ConditionalMLP", self.out.weight.dtype)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"ConditionalMLP expects x of shape (B, {self.in_features}), "
                              f"got {tuple(x.shape)}")

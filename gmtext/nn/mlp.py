@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from gmtext._validate import check_float32
+
 #: The activation names :class:`MLP` accepts, and their modules.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh,
@@ -57,6 +59,7 @@ class MLP(nn.Sequential):
         self.in_features, self.out_features = in_features, out_features
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float32(x, "MLP", self[-1].weight.dtype)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"MLP expects inputs with last dimension {self.in_features}, "
                              f"got shape {tuple(x.shape)}")

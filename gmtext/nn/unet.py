@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gmtext._validate import check_float32
 from gmtext.nn.embeddings import SinusoidalEmbedding, _as_batch_scalar
 
 
@@ -82,6 +83,7 @@ class UNet8(nn.Module):
         self.in_channels = in_channels
 
     def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
+        check_float32(x, "UNet8", self.inp.weight.dtype)
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2:] != (8, 8):
             raise ValueError(f"UNet8 expects x of shape (B, {self.in_channels}, 8, 8), got {tuple(x.shape)}")
         t = _as_batch_scalar(t, batch=x.shape[0], device=x.device)

@@ -29,6 +29,9 @@ import torch
 from torch import Tensor
 
 from gmtext._validate import check_data as check_points
+from gmtext.diffusion.samplers import sample
+from gmtext.diffusion.schedules import ladder_schedule
+from gmtext.diffusion.sde import AnnealedLangevinSampler
 
 __all__ = ["langevin_dynamics", "annealed_langevin_dynamics", "langevin_stationary_variance"]
 
@@ -69,7 +72,11 @@ def langevin_dynamics(score: Callable[[Tensor], Tensor], x0: Tensor, step_size: 
     with torch.no_grad():
         for t in range(n_steps):
             z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-            x = x + step_size * score(x) + (2 * step_size) ** 0.5 * z        # eq. (5.3)
+            s = score(x)
+            if not isinstance(s, Tensor) or s.shape != x.shape:     # never broadcast an (N, 1) score
+                raise ValueError(f"score must return the shape of x, {tuple(x.shape)}, got "
+                                 f"{tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__}")
+            x = x + step_size * s + (2 * step_size) ** 0.5 * z                # eq. (5.3)
             if return_trajectory and ((t + 1) % every == 0 or t + 1 == n_steps):
                 frames.append(x.clone())
     if not bool(torch.isfinite(x).all()):
@@ -92,11 +99,13 @@ def annealed_langevin_dynamics(score_net: Callable[[Tensor, Tensor], Tensor], x0
 
     then, with ``denoise``, Tweedie's formula :math:`x \leftarrow x + \sigma_L^2 s_\theta(x, \sigma_L)`
     (one more evaluation). Chapter 5, eq. (5.12) and (5.13). NFE = ``L * steps_per_level`` (+1).
+    This is the sampling loop of :mod:`gmtext.diffusion.samplers` with
+    :class:`gmtext.diffusion.sde.AnnealedLangevinSampler` on the ladder's variance-exploding path.
 
     Args:
         score_net: ``(x (N, D), sigma (N,)) -> (N, D)``.
         x0: ``(N, D)`` starting points, e.g. uniform noise or :math:`\mathcal N(0, \sigma_1^2 I)`.
-        sigmas: decreasing positive noise levels (:func:`gmtext.score.noise.geometric_sigmas`).
+        sigmas: a decreasing geometric ladder (:func:`gmtext.diffusion.schedules.geometric_sigmas`).
         step_size: :math:`\epsilon`, the step at the smallest level.
         steps_per_level: :math:`T` Langevin steps per level.
         generator: draws the noise.
@@ -104,33 +113,25 @@ def annealed_langevin_dynamics(score_net: Callable[[Tensor, Tensor], Tensor], x0
         return_trajectory: also return the state after every level, ``(L + 1 [+1], N, D)``.
 
     Raises:
-        ValueError: on non-decreasing or non-positive ``sigmas``, a non-positive ``step_size``, or
-            a chain that diverges.
+        ValueError: on sigmas that are not a decreasing geometric ladder, a non-positive
+            ``step_size``, a score of the wrong shape, or a chain that diverges.
     """
     x = check_points(x0).detach().clone()
-    sigmas = torch.as_tensor(sigmas, dtype=x.dtype).to(x.device)
-    if sigmas.ndim != 1 or len(sigmas) == 0 or not bool((sigmas > 0).all()):
-        raise ValueError(f"sigmas must be a non-empty 1-D sequence of positive numbers, got {sigmas}")
-    if len(sigmas) > 1 and not bool((sigmas[1:] < sigmas[:-1]).all()):
-        raise ValueError("sigmas must be strictly decreasing (largest noise first)")
-    if not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size}")
-    _check_positive_int("steps_per_level", steps_per_level)
-    frames = [x.clone()]
-    with torch.no_grad():
-        for sigma in sigmas:
-            alpha = step_size * (sigma / sigmas[-1]) ** 2                    # alpha_i, eq. (5.12)
-            level = sigma.expand(x.shape[0])                                 # (N,)
-            for _ in range(steps_per_level):
-                z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-                x = x + alpha * score_net(x, level) + (2 * alpha).sqrt() * z
-            frames.append(x.clone())
-        if denoise:                                                          # Tweedie, eq. (5.13)
-            x = x + sigmas[-1] ** 2 * score_net(x, sigmas[-1].expand(x.shape[0]))
-            frames.append(x.clone())
-    if not bool(torch.isfinite(x).all()):
+    schedule, levels = ladder_schedule(sigmas), len(torch.as_tensor(sigmas))
+    sampler = AnnealedLangevinSampler(schedule, step_size, steps_per_level, denoise=denoise)
+
+    def model(x_t: Tensor, t: Tensor) -> Tensor:      # the network is conditioned on sigma, not t
+        return score_net(x_t, schedule.alpha_sigma(t.double())[1].to(x_t.dtype))
+
+    out = sample(model, sampler, tuple(x.shape), levels, generator, return_path=return_trajectory,
+                 device=x.device, x_init=x)
+    final = out[-1] if return_trajectory else out
+    if not bool(torch.isfinite(final).all()):
         raise ValueError(f"annealed Langevin dynamics diverged: step_size={step_size} is too large")
-    return (x, torch.stack(frames)) if return_trajectory else x
+    if not return_trajectory:
+        return out
+    keep = [k * steps_per_level for k in range(levels + 1)] + ([len(out) - 1] if denoise else [])
+    return final, out[keep]                                     # the state after every level
 
 
 def langevin_stationary_variance(variance: float, step_size: float) -> float:

@@ -28,12 +28,15 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from gmtext._validate import check_data as check_points
+from gmtext.diffusion.losses import denoising_loss
+from gmtext.diffusion.schedules import VESchedule, ladder_schedule
 
 __all__ = ["explicit_score_matching", "implicit_score_matching", "sliced_score_matching",
            "denoising_score_matching", "ncsn_loss", "jacobian_trace"]
@@ -56,7 +59,7 @@ def explicit_score_matching(score_fn: ScoreFn, x: Tensor, target: Tensor) -> Ten
 
     .. math:: J_\text{ESM}(\theta) = \tfrac12\,\mathbb E_{p(x)}\|s_\theta(x) - \nabla_x\log p(x)\|^2
 
-    Half the Fisher divergence (see :func:`gmtext.score.evaluate.fisher_divergence`). Usable only where the
+    Half the Fisher divergence (see :func:`gmtext.metrics.modes.fisher_divergence`). Usable only where the
     data score is known (toys); chapter 5, eq. (5.5).
 
     Args:
@@ -159,7 +162,9 @@ def denoising_score_matching(score_fn: ScoreFn, x: Tensor, sigma: float,
     since :math:`\nabla_{\tilde x}\log\mathcal N(\tilde x; x, \sigma^2 I) = -(\tilde x - x)/\sigma^2
     = -\varepsilon/\sigma`. Its minimiser is the score of the noised density
     :math:`p_\sigma = p * \mathcal N(0,\sigma^2 I)`. Vincent, "A Connection Between Score Matching and
-    Denoising Autoencoders", Neural Computation 2011. Chapter 5, eq. (5.8).
+    Denoising Autoencoders", Neural Computation 2011. Chapter 5, eq. (5.8). It is
+    :func:`gmtext.diffusion.losses.denoising_loss` at one time of a variance-exploding path
+    (:math:`\alpha = 1`, :math:`\sigma_t = \sigma`) with the score as target and weight 1/2.
 
     Args:
         score_fn: the model, ``(N, D) -> (N, D)``.
@@ -168,11 +173,12 @@ def denoising_score_matching(score_fn: ScoreFn, x: Tensor, sigma: float,
         generator: draws the noise.
     """
     x = check_points(x)
-    if not sigma > 0:
+    if not sigma > 0 or not math.isfinite(sigma):
         raise ValueError(f"sigma must be positive, got {sigma}")
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)   # (N, D)
-    s = _scores(score_fn, x + sigma * eps)
-    return 0.5 * (s + eps / sigma).pow(2).sum(-1).mean()
+    level = VESchedule(sigma, 2 * sigma)              # sigma_t = sigma at t = 0 (only t = 0 is used)
+    t = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    return denoising_loss(lambda x_t, t: _scores(score_fn, x_t), level, x, generator, t=t,
+                          prediction_type="score", weighting=0.5, reduction="sum").mean()
 
 
 def ncsn_loss(score_net: Callable[[Tensor, Tensor], Tensor], x: Tensor, sigmas: Tensor | Sequence[float],
@@ -184,24 +190,25 @@ def ncsn_loss(score_net: Callable[[Tensor, Tensor], Tensor], x: Tensor, sigmas: 
               = \frac1L\sum_i\tfrac12\,\mathbb E\big\|\sigma_i s_\theta(\tilde x, \sigma_i) + \varepsilon\big\|^2
 
     With :math:`\lambda = \sigma^2` every level contributes a term of order one, since
-    :math:`\|\sigma\nabla\log p_\sigma\|\approx\|\varepsilon\|`. One level is drawn uniformly per
-    example (an unbiased estimate of the average). Song & Ermon, "Generative Modeling by Estimating
-    Gradients of the Data Distribution", NeurIPS 2019 (arXiv:1907.05600). Chapter 5, eq. (5.11).
+    :math:`\|\sigma\nabla\log p_\sigma\|\approx\|\varepsilon\|`: the loss is
+    :func:`gmtext.diffusion.losses.denoising_loss` on the ladder's variance-exploding path
+    (:func:`gmtext.diffusion.schedules.ladder_schedule`) with the :math:`\varepsilon` target and
+    weight 1/2. One level is drawn uniformly per example (an unbiased estimate of the average).
+    Song & Ermon, "Generative Modeling by Estimating Gradients of the Data Distribution", NeurIPS
+    2019 (arXiv:1907.05600). Chapter 5, eq. (5.11).
 
     Args:
-        score_net: ``(x (N, D), sigma (N,)) -> (N, D)``, e.g. :class:`gmtext.score.networks.NoiseConditionalScore`.
+        score_net: ``(x (N, D), sigma (N,)) -> (N, D)``, e.g. :class:`gmtext.nn.score.NoiseConditionalScore`.
         x: ``(N, D)`` clean samples.
-        sigmas: the noise levels (positive).
+        sigmas: the noise levels, a geometric ladder (:func:`gmtext.diffusion.schedules.geometric_sigmas`).
         generator: draws the levels and the noise.
     """
     x = check_points(x)
+    schedule = ladder_schedule(sigmas)
     sigmas = torch.as_tensor(sigmas, dtype=x.dtype)
-    if sigmas.ndim != 1 or len(sigmas) == 0 or not bool((sigmas > 0).all()):
-        raise ValueError(f"sigmas must be a non-empty 1-D sequence of positive numbers, got {sigmas}")
     idx = torch.randint(len(sigmas), (x.shape[0],), generator=generator)
-    sigma = sigmas[idx].to(x.device)                                               # (N,)
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)    # (N, D)
-    s = score_net(x + sigma[:, None] * eps, sigma)                                 # (N, D)
-    if not isinstance(s, Tensor) or s.shape != x.shape:
-        raise ValueError(f"score_net must return the shape of x, {tuple(x.shape)}")
-    return 0.5 * (sigma[:, None] * s + eps).pow(2).sum(-1).mean()
+    t = torch.linspace(1.0, 0.0, len(sigmas), dtype=torch.float64)[idx].to(x.device)   # level i at t_i
+    sigma = sigmas[idx].to(x.device)                                                  # (N,)
+    return denoising_loss(lambda x_t, t: score_net(x_t, sigma), schedule, x, generator, t=t,
+                          prediction_type="score", target="epsilon", weighting=0.5,
+                          reduction="sum").mean()

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from gmtext.score.losses import ncsn_loss
-from gmtext.train import EMA, History, fit, minibatches
+from gmtext.train import History, TrainConfig, fit, minibatches
 
 __all__ = ["fit_score", "train_ncsn"]
 
@@ -35,32 +35,26 @@ def fit_score(loss_fn: Callable[[Tensor], Tensor], model: nn.Module, data: Tenso
               generator: torch.Generator, batch_size: int = 256, lr: float = 1e-3,
               ema_decay: float | None = None, max_seconds: float | None = None,
               progress: bool = True, desc: str = "score") -> History:
-    """Minimise ``loss_fn(batch)`` over ``model``'s parameters with Adam and a cosine learning rate.
+    """Minimise ``loss_fn(batch)`` over ``model``'s parameters: Adam, a cosine learning rate to 0,
+    shuffled minibatches, and (with ``ema_decay``) a weight average copied into ``model`` at the end.
 
     Args:
         loss_fn: ``batch (B, D) -> scalar``, e.g. ``lambda b: ncsn_loss(model, b, sigmas, g)``.
         model: the score model (its parameters are trained).
         data: ``(N, D)`` training points.
         steps: optimiser steps (a cap if ``max_seconds`` stops earlier).
-        generator: shuffles the minibatches.
+        generator: shuffles the minibatches (the loss draws its own noise from its generator);
+            the initial weights come from the global seed when ``model`` was built.
         batch_size: minibatch size (at most ``N``).
-        lr: peak learning rate; it decays to 0 by a cosine over ``steps``.
-        ema_decay: if given, an EMA of the weights is kept and copied into ``model`` at the end.
-        max_seconds: wall-time cap.
-        progress: show a progress bar.
-        desc: the bar's label.
+        lr, ema_decay, max_seconds, progress, desc: see :class:`gmtext.train.TrainConfig`.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    ema = None if ema_decay is None else EMA(model, ema_decay)
-
+    config = TrainConfig(steps, lr=lr, lr_schedule="cosine", ema_decay=ema_decay,
+                         max_seconds=max_seconds, progress=progress, desc=desc)
     batches = minibatches(data, batch_size=min(batch_size, len(data)), generator=generator)
     model.train()
-    history = fit(loss_fn, optimizer, batches, steps, model=model, ema=ema,
-                  callbacks=[lambda step, loss, hist: schedule.step()],   # after each optimiser step
-                  max_seconds=max_seconds, progress=progress, desc=desc)
-    if ema is not None:
-        ema.copy_to(model)
+    history = fit(model, loss_fn, batches, config)
+    if history.ema is not None:
+        model.load_state_dict(history.ema.state_dict())
     return history
 
 

@@ -1,4 +1,5 @@
-r"""Networks of chapter 3: MLPs for 2-D toys (with PacGAN packing), DCGAN-style nets for 8x8 digits.
+r"""The networks of the GAN chapter: MLPs for 2-D toys (with PacGAN packing and minibatch standard
+deviation) and DCGAN-style convolutional networks for the 8x8 digits.
 
 - :class:`Packed`: a PacGAN discriminator (Lin et al. 2018, arXiv:1712.04086) judges ``m``
   samples at once, concatenated; a collapsed generator's packs are visibly too alike.
@@ -11,6 +12,8 @@ r"""Networks of chapter 3: MLPs for 2-D toys (with PacGAN packing), DCGAN-style 
   in the discriminator, tanh output on [-1, 1]; optionally class-conditional with a learned label
   embedding (Mirza and Osindero 2014, arXiv:1411.1784).
 
+They are plain modules: the game they play is :mod:`gmtext.gan`. Chapter 3.
+
 Example:
     >>> import torch
     >>> g = DigitGenerator(latent_dim=16, n_classes=10)
@@ -22,12 +25,20 @@ Example:
 from __future__ import annotations
 
 import torch
+from einops import rearrange
+from einops.layers.torch import Rearrange
 from torch import Tensor, nn
 
-from gmtext.nn import MLP
+from gmtext.nn.mlp import MLP
 
 __all__ = ["Packed", "MinibatchStd", "toy_generator", "toy_discriminator", "DigitGenerator",
-           "DigitDiscriminator", "to_gan_scale", "from_gan_scale"]
+           "DigitDiscriminator"]
+
+
+def _check_positive(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 class Packed(nn.Module):
@@ -45,9 +56,10 @@ class Packed(nn.Module):
         self.net, self.m = net, m
 
     def forward(self, x: Tensor) -> Tensor:
-        if len(x) % self.m:
-            raise ValueError(f"batch size {len(x)} is not divisible by the pack size {self.m}")
-        return self.net(x.reshape(len(x) // self.m, -1))      # (B/m, m*d) -> (B/m, 1)
+        if x.ndim < 2 or len(x) % self.m:
+            raise ValueError(f"expected a batch (B, ...) with B divisible by the pack size "
+                             f"{self.m}, got shape {tuple(x.shape)}")
+        return self.net(rearrange(x, "(b m) ... -> b (m ...)", m=self.m))   # (B/m, m*d) -> (B/m, 1)
 
 
 class MinibatchStd(nn.Module):
@@ -84,7 +96,7 @@ class MinibatchStd(nn.Module):
         size = min(self.group, len(x))
         if len(x) % size:
             raise ValueError(f"batch size {len(x)} is not divisible by the group size {size}")
-        groups = x.reshape(len(x) // size, size, x.shape[1])                # (B/G, G, F)
+        groups = rearrange(x, "(g s) f -> g s f", s=size)                    # (B/G, G, F)
         spread = (groups.var(dim=1, unbiased=False) + self.eps).sqrt().mean(dim=1)  # (B/G,)
         return torch.cat([x, spread.repeat_interleave(size)[:, None]], dim=1)   # (B, F + 1)
 
@@ -102,6 +114,7 @@ def toy_discriminator(hidden: int = 128, layers: int = 3, pack: int = 1,
     ``minibatch_std = G > 0`` inserts :class:`MinibatchStd` with groups of ``G`` (packs, when
     packed) after the last hidden layer, which then feeds ``hidden + 1`` features to the logit.
     """
+    _check_positive(pack=pack)
     net = MLP(2 * pack, 1, hidden, layers, activation=activation)
     if minibatch_std:
         if layers < 1:
@@ -110,24 +123,21 @@ def toy_discriminator(hidden: int = 128, layers: int = 3, pack: int = 1,
     return Packed(net, pack) if pack > 1 else net
 
 
-def to_gan_scale(x: Tensor) -> Tensor:
-    r"""Digits on 0..16 to the generator's range: :math:`y = x / 8 - 1 \in [-1, 1]`."""
-    return x.float() / 8.0 - 1.0
-
-
-def from_gan_scale(y: Tensor) -> Tensor:
-    r"""The inverse of :func:`to_gan_scale`, clamped to [0, 16]: :math:`x = 8 (y + 1)`."""
-    return (8.0 * (y + 1.0)).clamp(0.0, 16.0)
-
-
 def _check_labels(labels: Tensor | None, n_classes: int, batch: int) -> None:
     if (labels is None) != (n_classes == 0):
         raise ValueError("labels must be given exactly when the network is class-conditional "
                          f"(n_classes={n_classes}, labels "
                          f"{'missing' if labels is None else 'given'})")
-    if labels is not None and (labels.shape != (batch,) or labels.dtype != torch.long):
-        raise ValueError(f"labels must be a (N,) int64 tensor with N = {batch}, got "
+    if labels is None:
+        return
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"labels must be a ({batch},) int64 tensor, got {type(labels).__name__}")
+    if labels.shape != (batch,) or labels.dtype != torch.long:
+        raise ValueError(f"labels must be a ({batch},) int64 tensor, got "
                          f"{tuple(labels.shape)} {labels.dtype}")
+    if batch and not 0 <= int(labels.min()) <= int(labels.max()) < n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got values in "
+                         f"{int(labels.min())}..{int(labels.max())}")
 
 
 class DigitGenerator(nn.Module):
@@ -139,6 +149,9 @@ class DigitGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 32, channels: int = 64, n_classes: int = 0) -> None:
         super().__init__()
+        _check_positive(latent_dim=latent_dim, channels=channels)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 0:
+            raise ValueError(f"n_classes must be an int >= 0 (0: unconditional), got {n_classes!r}")
         c = channels
         self.latent_dim, self.n_classes, self.channels = latent_dim, n_classes, c
         self.embed = nn.Embedding(n_classes, latent_dim) if n_classes else None
@@ -157,7 +170,7 @@ class DigitGenerator(nn.Module):
         _check_labels(labels, self.n_classes, len(z))
         if self.embed is not None:
             z = z + self.embed(labels)
-        h = self.project(z).reshape(len(z), 2 * self.channels, 2, 2)          # (N, 2c, 2, 2)
+        h = rearrange(self.project(z), "n (c h w) -> n c h w", h=2, w=2)      # (N, 2c, 2, 2)
         return self.body(h)                                                    # (N, 1, 8, 8)
 
 
@@ -171,13 +184,16 @@ class DigitDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 64, n_classes: int = 0) -> None:
         super().__init__()
+        _check_positive(channels=channels)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 0:
+            raise ValueError(f"n_classes must be an int >= 0 (0: unconditional), got {n_classes!r}")
         c = channels
         self.n_classes = n_classes
         self.body = nn.Sequential(
             nn.Conv2d(1, c, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),   # 4x4
             nn.Conv2d(2 * c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 2x2
-            nn.Flatten())
+            Rearrange("n c h w -> n (c h w)"))                                # (N, 8c)
         self.head = nn.Linear(2 * c * 4, 1)
         self.embed = nn.Embedding(n_classes, 2 * c * 4) if n_classes else None
 

@@ -1,6 +1,6 @@
 r"""Pictures of a diffusion process: the reverse process as an animation, 2-D points or image grids.
 
-Used in chapter 6 with ``gmtext.animation.animation_html``.
+Used in chapter 6 with ``gmtext.viz.animation.animation_html``.
 
 Example:
     >>> import torch
@@ -20,7 +20,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from gmtext.plot import image_grid
+from gmtext.viz.plot import image_grid
 
 
 def select_frames(path: Tensor, times: Tensor, frames: int) -> tuple[Tensor, Tensor]:

@@ -10,7 +10,7 @@ because the true score of the noised data has norm of order :math:`\sqrt D/\sigm
 "Improved Techniques for Training Score-Based Generative Models", arXiv:2006.09011). The network
 :math:`f_\theta` then predicts :math:`-\varepsilon`, a quantity of order one at every level, and the
 loss of eq. (5.11) becomes :math:`\tfrac12\|f_\theta(\tilde x, \log\sigma) + \varepsilon\|^2`.
-Chapter 5, eq. (5.11).
+Chapter 5, eq. (5.11). The networks know no objective: the loss is in :mod:`gmtext.score.losses`.
 
 Example:
     >>> import torch
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
-from gmtext.nn import ConditionalMLP
-from gmtext.nn.embeddings import SinusoidalEmbedding
+from gmtext.nn.embeddings import ConditionalMLP, SinusoidalEmbedding
 
 __all__ = ["NoiseConditionalScore", "mlp_score_net", "ConvScoreNet"]
 
@@ -69,6 +70,13 @@ class NoiseConditionalScore(nn.Module):
     def at(self, sigma: float) -> Callable[[Tensor], Tensor]:
         """The score function ``x -> s(x, sigma)`` at one fixed level (for single-level tools)."""
         return lambda x: self(x, sigma)
+
+    def on_path(self, schedule: Any) -> Callable[..., Tensor]:
+        r"""The same network called by time: ``model(x, t) = s(x, sigma_t)`` on a variance-exploding
+        path (the contract of every sampler in :mod:`gmtext.diffusion`)."""
+        def model(x: Tensor, t: Tensor, **condition: Any) -> Tensor:
+            return self(x, schedule.alpha_sigma(torch.as_tensor(t).double())[1].to(x.dtype))
+        return model
 
 
 class ConvScoreNet(nn.Module):
@@ -115,8 +123,8 @@ class ConvScoreNet(nn.Module):
             raise ValueError(f"ConvScoreNet expects x of shape (N, {math.prod(self.shape)}), "
                              f"got {tuple(x.shape)}")
         e = self.embed(t)                                                    # (N, ch)
-        h = self.inp(x.view(-1, *self.shape))                                # (N, ch, H, W)
+        h = self.inp(rearrange(x, "n (c h w) -> n c h w", c=self.shape[0], h=self.shape[1]))  # (N, ch, H, W)
         for conv1, conv2, cond in zip(self.conv1, self.conv2, self.cond):
             u = conv1(self.act(h)) + cond(e)[:, :, None, None]
             h = h + conv2(self.act(u))
-        return self.out(self.act(h)).reshape(x.shape[0], -1)                 # (N, C*H*W)
+        return rearrange(self.out(self.act(h)), "n c h w -> n (c h w)")       # (N, C*H*W)

@@ -1,4 +1,4 @@
-r"""Measuring a score model and a sampler against a known target.
+r"""Measuring a score model and a sampler against a known target (chapter 5).
 
 - :func:`fisher_divergence`: :math:`\mathbb E_p\|s_\theta - \nabla\log p\|^2` by Monte Carlo, the
   quantity every score-matching objective minimises (chapter 5, eq. (5.4));
@@ -48,7 +48,11 @@ def fisher_divergence(score_fn: Callable[[Tensor], Tensor], p: Any, n: int,
         raise ValueError(f"n must be an int >= 2, got {n!r}")
     x = p.sample(n, generator=generator)
     with torch.no_grad():
-        sq = (score_fn(x) - p.score(x)).pow(2).sum(-1).double()              # (n,)
+        s = score_fn(x)
+        if not isinstance(s, Tensor) or s.shape != x.shape:              # never broadcast (N, 1)
+            raise ValueError(f"score_fn must return the shape of x, {tuple(x.shape)}, got "
+                             f"{tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__}")
+        sq = (s - p.score(x)).pow(2).sum(-1).double()                    # (n,)
     if not bool(torch.isfinite(sq).all()):
         raise ValueError("score_fn returned NaN or infinite values")
     return float(sq.mean()), float(sq.std() / math.sqrt(n))

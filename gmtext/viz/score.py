@@ -28,7 +28,7 @@ def particle_animation(trajectory: Tensor, *, bounds: tuple[float, float, float,
     r"""A ``FuncAnimation`` of 2-D particles ``trajectory`` ``(F, N, 2)``, one frame per stored state.
 
     Used for Langevin dynamics (eq. (5.3)) and annealed Langevin dynamics (eq. (5.12)) in chapter 5;
-    display it with :func:`gmtext.animation.animation_html`.
+    display it with :func:`gmtext.viz.animation.animation_html`.
 
     Args:
         trajectory: ``(F, N, 2)`` states, e.g. from ``langevin_dynamics(..., return_trajectory=True)``.

@@ -6,7 +6,7 @@ interpolated between consecutive layers so that the motion is visible.
 Example:
     >>> from gmtext.flows import realnvp
     >>> flow = realnvp(2, n_layers=2, generator=torch.Generator().manual_seed(0))
-    >>> from gmtext.animation import animation_html
+    >>> from gmtext.viz.animation import animation_html
     >>> anim = layer_animation(flow, torch.randn(50, 2), steps_per_layer=1)
     >>> "<script" in animation_html(anim).data            # an offline HTML player
     True
@@ -38,7 +38,7 @@ def layer_animation(flow: Flow, z: Tensor, *, steps_per_layer: int = 4,
         interval: milliseconds between frames.
 
     Returns:
-        The animation; convert it with :func:`gmtext.animation.animation_html`.
+        The animation; convert it with :func:`gmtext.viz.animation.animation_html`.
     """
     if not isinstance(flow, Flow) or flow.dim != 2:
         raise ValueError("layer_animation needs a 2-D gmtext.flows.Flow")

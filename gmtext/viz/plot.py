@@ -4,17 +4,10 @@ Every function returns a :class:`matplotlib.figure.Figure`, so that a notebook c
 cell's value or ``glue`` it into the text. The figures are created without ``pyplot`` (unless an
 ``ax`` is passed): they never show twice in a notebook, do not pile up as open figures, and work
 under any backend, headless included. Pass ``ax=`` to draw into a panel of a larger figure.
-``animation_html`` (from ``gmtext.animation``) turns an animation into an offline HTML player.
 
 Conventions: digits are drawn black on white (``gray_r``) on their 0..16 scale, tiles separated
 by thin grey lines; densities are heat maps of :math:`p(x) = \exp \log p(x)` with samples as small
-dots on top.
-
-Example:
-    >>> import torch
-    >>> fig = image_grid(torch.zeros(6, 1, 8, 8), nrow=3, title="blank")
-    >>> len(fig.axes[0].images)
-    1
+dots on top. Each function's example draws one figure.
 """
 
 from __future__ import annotations
@@ -29,8 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from gmtext.animation import animation_html as animation_html  # re-exported
 from gmtext.train import History
+from gmtext.viz.animation import animation_html as animation_html  # re-exported
 
 __all__ = ["image_grid", "density_2d", "density_1d", "training_curves"]
 
@@ -44,6 +37,12 @@ def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Fig
     if not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
+
+
+def _titled(fig: Figure, ax: Axes, title: str | None) -> Figure:
+    if title:
+        ax.set_title(title)
+    return fig
 
 
 def image_grid(images: Tensor | np.ndarray, nrow: int | None = None, *, vmin: float = 0.0,
@@ -63,8 +62,7 @@ def image_grid(images: Tensor | np.ndarray, nrow: int | None = None, *, vmin: fl
         vmax: value drawn as the darkest grey (ink); ``None`` picks 1 if every value is at most 1
             (images on [0, 1]), else 16 if every value is at most 16 (the digits' scale), else
             the maximum. Pass it explicitly to compare figures on one scale.
-        ax: draw into this axes instead of a new figure.
-        title: the axes title.
+        ax, title: draw into this axes instead of a new figure; the axes title.
         cmap: matplotlib colour map for grey images.
         pad: separator width in pixels.
 
@@ -74,7 +72,7 @@ def image_grid(images: Tensor | np.ndarray, nrow: int | None = None, *, vmin: fl
 
     Example:
         >>> from gmtext.data.images import digits
-        >>> fig = image_grid(digits("test")[:20], nrow=10)
+        >>> fig = image_grid(digits("test")[:20], nrow=10, title="test digits")
         >>> fig.axes[0].images[0].get_array().shape      # 2 x 8 tiles plus 1-pixel separators
         (19, 91)
     """
@@ -109,9 +107,7 @@ def image_grid(images: Tensor | np.ndarray, nrow: int | None = None, *, vmin: fl
         rgb[np.isnan(mosaic)] = np.broadcast_to(_SEPARATOR, rgb.shape)[np.isnan(mosaic)]
         ax.imshow(rgb, interpolation="nearest")
     ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    return fig
+    return _titled(fig, ax, title)
 
 
 def _as_image_array(images: Tensor | np.ndarray) -> np.ndarray:
@@ -144,8 +140,7 @@ def density_2d(log_prob: Callable[[Tensor], Tensor], *, samples: Tensor | None =
         samples: ``(M, 2)`` points drawn as small dots (optional).
         bounds: ``(x_min, x_max, y_min, y_max)`` of the grid.
         resolution: grid points per axis.
-        ax: draw into this axes instead of a new figure.
-        title: the axes title.
+        ax, title: draw into this axes instead of a new figure; the axes title.
         cmap: matplotlib colour map of the density.
         device: where the grid points are created (the model's device).
 
@@ -176,13 +171,9 @@ def density_2d(log_prob: Callable[[Tensor], Tensor], *, samples: Tensor | None =
     if samples is not None:
         s = _as_points(samples, 2, "samples")
         ax.scatter(s[:, 0], s[:, 1], s=1.5, color="tab:orange", alpha=0.6, linewidths=0)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    if title:
-        ax.set_title(title)
-    return fig
+        ax.set(xlim=(x0, x1), ylim=(y0, y1))
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
+    return _titled(fig, ax, title)
 
 
 def density_1d(log_prob: Callable[[Tensor], Tensor], *, samples: Tensor | None = None,
@@ -196,8 +187,7 @@ def density_1d(log_prob: Callable[[Tensor], Tensor], *, samples: Tensor | None =
         samples: ``(M,)`` or ``(M, 1)`` points drawn as a normalised histogram (optional).
         bounds: ``(x_min, x_max)``.
         resolution: number of evaluation points.
-        ax: draw into this axes instead of a new figure.
-        title: the axes title.
+        ax, title: draw into this axes instead of a new figure; the axes title.
         label: legend label of the density curve.
         bins: histogram bins.
 
@@ -225,14 +215,10 @@ def density_1d(log_prob: Callable[[Tensor], Tensor], *, samples: Tensor | None =
         ax.hist(s[:, 0], bins=bins, range=(x0, x1), density=True, color="tab:orange",
                 alpha=0.5, label="samples")
     ax.plot(xs.numpy(), density.numpy(), color="tab:blue", label=label)
-    ax.set_xlim(x0, x1)
-    ax.set_xlabel("$x$")
-    ax.set_ylabel("density")
+    ax.set(xlim=(x0, x1), xlabel="$x$", ylabel="density")
     if samples is not None:
         ax.legend(frameon=False)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _titled(fig, ax, title)
 
 
 def _evaluate(log_prob: Callable[[Tensor], Tensor], points: Tensor) -> Tensor:
@@ -273,11 +259,10 @@ def training_curves(histories: Mapping[str, History] | History, *, ax: Axes | No
 
     Args:
         histories: one ``gmtext.train.History`` or a mapping ``name -> History``.
-        ax: draw into this axes instead of a new figure.
         smooth: moving-average window in steps (1 draws the raw loss).
         logs: also draw the series of ``History.logs``.
         ylabel: the y-axis label (e.g. "NLL (nats)").
-        title: the axes title.
+        ax, title: draw into this axes instead of a new figure; the axes title.
 
     Raises:
         TypeError: if ``histories`` holds anything but ``History`` objects.
@@ -307,10 +292,7 @@ def training_curves(histories: Mapping[str, History] | History, *, ax: Axes | No
             if series:
                 steps, values = zip(*series, strict=True)
                 ax.plot(steps, values, "o--", color=colour, ms=3, lw=1, label=f"{name} {key}")
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
+    ax.set(xlabel="step", ylabel=ylabel)
     if len(ax.lines) > 1:
         ax.legend(frameon=False)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _titled(fig, ax, title)

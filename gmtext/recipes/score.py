@@ -1,4 +1,4 @@
-r"""The chapter's recipe for the 8×8 digits: a noise-conditional score model and its sampler.
+r"""Chapter 5's recipe for the 8×8 digits: a noise-conditional score model, its training and its sampler.
 
 The digits (integer grey levels 0..16, DATA.md) are rescaled to :math:`y = x/16\in[0, 1]`; the
 :math:`L = 10` noise levels run geometrically from :math:`\sigma_{\max} = 3` (about the largest
@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gmtext.data.images import digits
+from gmtext.data.images import LEVELS, digits, scale_digits
+from gmtext.diffusion.schedules import geometric_sigmas
+from gmtext.nn.score import ConvScoreNet, NoiseConditionalScore
 from gmtext.score.langevin import annealed_langevin_dynamics
-from gmtext.score.networks import ConvScoreNet, NoiseConditionalScore
-from gmtext.score.noise import geometric_sigmas
 from gmtext.score.training import train_ncsn
 from gmtext.train import History
 
@@ -31,18 +31,20 @@ __all__ = ["DIGIT_SIGMAS", "digit_score_model", "train_digit_score_model", "samp
 
 #: The noise levels of the digit model, in units of the rescaled digits ``x / 16``.
 DIGIT_SIGMAS: Tensor = geometric_sigmas(3.0, 0.05, 10)
-_LEVELS = 16.0          # the largest grey level: y = x / 16
 
 
 def digit_score_model(channels: int = 32, blocks: int = 3) -> NoiseConditionalScore:
-    r""":math:`s_\theta(y, \sigma) = f_\theta(y, \log\sigma)/\sigma` with a :class:`~gmtext.score.networks.ConvScoreNet` ``f``."""
+    r""":math:`s_\theta(y, \sigma) = f_\theta(y, \log\sigma)/\sigma` with a :class:`~gmtext.nn.score.ConvScoreNet` ``f``.
+
+    Its initial weights come from torch's global generator: seed it first for a reproducible run.
+    """
     return NoiseConditionalScore(ConvScoreNet((1, 8, 8), channels=channels, blocks=blocks))
 
 
 def train_digit_score_model(model: NoiseConditionalScore, steps: int, generator: torch.Generator,
                             max_seconds: float | None = None, progress: bool = True) -> History:
     """Train ``model`` on the train split by eq. (5.11) (batch 128, Adam 2e-3, EMA 0.995); eval mode after."""
-    y = digits("train").reshape(-1, 64).float() / _LEVELS                     # (1000, 64) in [0, 1]
+    y = scale_digits(digits("train").reshape(-1, 64), "unit").y                # (1000, 64) in [0, 1]
     history = train_ncsn(model, y, DIGIT_SIGMAS, steps, generator, batch_size=128, lr=2e-3,
                          ema_decay=0.995, max_seconds=max_seconds, progress=progress, desc="digits")
     model.eval().requires_grad_(False)
@@ -61,4 +63,5 @@ def sample_digits(model: NoiseConditionalScore, n: int, steps_per_level: int,
     sigma_min = float(DIGIT_SIGMAS[-1])
     y = annealed_langevin_dynamics(model, y0, DIGIT_SIGMAS, 0.1 * sigma_min**2, steps_per_level,
                                    generator)
-    return (_LEVELS * y).clamp(0, _LEVELS).reshape(n, 1, 8, 8)
+    top = LEVELS - 1                                                          # y = x / 16
+    return (top * y).clamp(0, top).reshape(n, 1, 8, 8)        # back to the grey-level scale, unrounded

@@ -13,7 +13,8 @@ StyleGAN2 (Karras et al. 2020, arXiv:1912.04958, eqs. (1)-(3)) moves the scaling
 convolution weights, :math:`w'_{ijk} = s_i w_{ijk}`, and **demodulates**,
 :math:`w''_{ijk} = w'_{ijk} / \sqrt{\sum_{i,k} w'^2_{ijk} + \epsilon}`, so that unit-variance
 inputs give unit-variance outputs without normalising activations. Derived in chapter 3,
-section "What complex GANs add", eqs. (3.16)-(3.17).
+section "What complex GANs add", eqs. (3.16)-(3.17). The schematic of the whole generator is
+:func:`gmtext.viz.gan.architecture_figure`.
 
 Example:
     >>> import torch
@@ -29,14 +30,27 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
+from einops import rearrange
 from torch import Tensor, nn
 
-from gmtext.nn import MLP
+from gmtext.nn.mlp import MLP
 
-__all__ = ["MappingNetwork", "adain", "StyleAffine", "ModulatedConv2d", "architecture_figure"]
+__all__ = ["MappingNetwork", "adain", "StyleAffine", "ModulatedConv2d"]
 
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_w(w: Tensor, w_dim: int, n: int | None) -> None:
+    """``w`` must be ``(N, w_dim)`` (with ``N = n`` when given)."""
+    rows = "N" if n is None else str(n)
+    if not isinstance(w, Tensor) or w.ndim != 2 or w.shape[1] != w_dim or (
+            n is not None and len(w) != n):
+        got = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+        raise ValueError(f"w must have shape ({rows}, {w_dim}), got {got}")
 
 class MappingNetwork(nn.Module):
     r"""The mapping network :math:`w = f(\sqrt{d}\, z / \|z\|)`: normalised :math:`z`, then an MLP.
@@ -48,6 +62,7 @@ class MappingNetwork(nn.Module):
     def __init__(self, latent_dim: int = 16, w_dim: int = 16, hidden: int = 64,
                  layers: int = 4) -> None:
         super().__init__()
+        _check_sizes(latent_dim=latent_dim, w_dim=w_dim)
         self.latent_dim = latent_dim
         self.net = MLP(latent_dim, w_dim, hidden, layers, activation="leaky_relu")
 
@@ -70,6 +85,8 @@ def adain(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     Raises:
         ValueError: if the shapes do not match.
     """
+    if not all(isinstance(t, Tensor) for t in (x, scale, bias)):
+        raise TypeError("adain expects tensors x (N, C, H, W) and scale, bias (N, C)")
     if x.ndim != 4 or scale.shape != x.shape[:2] or bias.shape != x.shape[:2]:
         raise ValueError(f"expected x (N, C, H, W) and scale, bias (N, C), got {tuple(x.shape)}, "
                          f"{tuple(scale.shape)}, {tuple(bias.shape)}")
@@ -83,10 +100,13 @@ class StyleAffine(nn.Module):
 
     def __init__(self, w_dim: int, channels: int) -> None:
         super().__init__()
+        _check_sizes(w_dim=w_dim, channels=channels)
+        self.w_dim = w_dim
         self.linear = nn.Linear(w_dim, 2 * channels)
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        _check_w(w, self.w_dim, None)
         scale, bias = self.linear(w).chunk(2, dim=1)                          # (N, C) each
         return 1.0 + scale, bias
 
@@ -107,60 +127,25 @@ class ModulatedConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel: int = 3,
                  demodulate: bool = True) -> None:
         super().__init__()
+        _check_sizes(in_channels=in_channels, out_channels=out_channels, w_dim=w_dim,
+                     kernel=kernel)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.affine = nn.Linear(w_dim, in_channels)
         nn.init.ones_(self.affine.bias)                                       # styles start at 1
         self.demodulate, self.padding = demodulate, kernel // 2
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        n, c_in, h, width = x.shape
+        c_in = self.weight.shape[1]
+        if x.ndim != 4 or x.shape[1] != c_in:
+            raise ValueError(f"x must have shape (N, {c_in}, H, W), got {tuple(x.shape)}")
+        _check_w(w, self.affine.in_features, len(x))
+        n = len(x)
         s = self.affine(w)                                                    # (N, C_in)
         weight = self.weight[None] * s[:, None, :, None, None]     # (N, C_out, C_in, k, k)
         if self.demodulate:
             weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        c_out = weight.shape[1]
-        out = F.conv2d(x.reshape(1, n * c_in, h, width),                      # one group per sample
-                       weight.reshape(n * c_out, c_in, *weight.shape[3:]),
-                       padding=self.padding, groups=n)
-        return out.reshape(n, c_out, h, width)
-
-
-
-def architecture_figure() -> Figure:
-    """A schematic of StyleGAN's generator: mapping network, affine styles, AdaIN in each block."""
-
-    fig = Figure(figsize=(8, 3.4), layout="constrained")
-    ax = fig.add_subplot()
-    ax.set(xlim=(0, 10), ylim=(0, 5.2))
-    ax.axis("off")
-
-    def box(x: float, y: float, w: float, h: float, text: str, color: str) -> None:
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", facecolor=color,
-                                    edgecolor="black"))
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
-
-    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->"})
-
-    box(0.2, 4.3, 1.2, 0.6, r"$z \sim N(0, I)$", "white")
-    box(0.2, 1.2, 1.2, 2.6, "mapping\nnetwork $f$\n(8 FC layers)", "#dde8f5")
-    box(0.2, 0.2, 1.2, 0.6, r"$w = f(z)$", "white")
-    arrow(0.8, 4.3, 0.8, 3.85)
-    arrow(0.8, 1.2, 0.8, 0.85)
-    box(3.0, 4.3, 1.6, 0.6, "constant 4x4", "white")
-    for i, y in enumerate((3.0, 1.6, 0.2)):
-        box(3.0, y, 1.6, 0.9, f"conv, noise,\nAdaIN (block {i + 1})", "#f5e6d3")
-        box(1.9, y + 0.2, 0.6, 0.5, "A", "#e3f0dc")
-        arrow(1.4, 0.5, 1.9, y + 0.45)
-        arrow(2.5, y + 0.45, 3.0, y + 0.45)
-    arrow(3.8, 4.3, 3.8, 3.95)
-    arrow(3.8, 3.0, 3.8, 2.55)
-    arrow(3.8, 1.6, 3.8, 1.15)
-    arrow(4.6, 0.65, 5.4, 0.65)
-    box(5.4, 0.35, 1.0, 0.6, "image", "white")
-    ax.text(5.2, 3.6, r"$\mathrm{AdaIN}(x_i, y) = y_{s,i}\,\frac{x_i - \mu(x_i)}{\sigma(x_i)}"
-            r" + y_{b,i}$", fontsize=10)
-    ax.text(5.2, 2.7, "A: learned affine map $w \\mapsto y = (y_s, y_b)$,\none style per block",
-            fontsize=8)
-    ax.text(5.2, 1.7, "coarse blocks: pose, shape;\nfine blocks: texture, colour", fontsize=8)
-    return fig
+        # one group per sample: the batch becomes channels of a single image
+        out = F.conv2d(rearrange(x, "n c h w -> 1 (n c) h w"),
+                       rearrange(weight, "n o i kh kw -> (n o) i kh kw"),
+                       padding=self.padding, groups=n)                       # (1, N C_out, H, W)
+        return rearrange(out, "1 (n o) h w -> n o h w", n=n)
