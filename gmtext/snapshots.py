@@ -72,7 +72,7 @@ class EarlyStopping:
     checks without improvement.
 
     With 1,000 training digits every model in the book overfits within seconds, so the validation
-    split, not the step budget, decides when to stop (chapter 2). :func:`fit` builds one from
+    split, not the step budget, decides when to stop (chapter 2). :func:`gmtext.train.fit` builds one from
     ``config.eval_every``; after training ``model`` holds the best weights seen.
 
     Args:

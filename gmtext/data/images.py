@@ -70,17 +70,14 @@ def digits(split: str, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
 
 
 class Scaled(NamedTuple):
-    r"""Rescaled digits and the log-Jacobian of the rescaling.
+    r"""Rescaled digits ``y`` and the log-Jacobian ``log_det`` of the rescaling.
 
-    Attributes:
-        y: the rescaled images, float32, the shape of the input.
-        log_det: :math:`\log|\det \partial y/\partial x|` of one image, in nats. For a density
-            :math:`q` of ``y``, :math:`-\log q(x) = -\log q(y) - \text{log\_det}` is the
-            negative log-density on the 0..16 scale (unit-width bins), the number the book reports.
+    For a density :math:`q` of ``y``, :math:`-\log q(x) = -\log q(y) - \text{log\_det}` is the
+    negative log-density on the 0..16 scale (unit-width bins), the number the book reports.
     """
 
-    y: Tensor
-    log_det: float
+    y: Tensor        #: the rescaled images, float32, the shape of the input
+    log_det: float   #: :math:`\log|\det \partial y/\partial x|` of one image, in nats
 
 
 def scale_digits(x: Tensor, scaling: str = "signed_bins",

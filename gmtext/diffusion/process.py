@@ -63,7 +63,7 @@ def posterior_mean_variance(schedule: Schedule, x0: Tensor, x_t: Tensor, t: Tens
                             s: Tensor | float | None = None) -> tuple[Tensor, Tensor]:
     r"""Mean and variance of :math:`q(x_s \mid x_t, x_0)` (module docstring); variance broadcastable.
 
-    ``s`` defaults to the previous DDPM step :math:`t - 1/T` for a :class:`~gmtext.diffusion.schedules.DiscreteSchedule` and
+    ``s`` defaults to the previous DDPM step :math:`t - 1/T` for a :class:`~gmtext.diffusion.ddpm.DiscreteSchedule` and
     must be given for a continuous one. At :math:`s = 0` the posterior is the point mass at :math:`x_0`.
     """
     if x0.shape != x_t.shape:

@@ -13,7 +13,7 @@ network is called as ``model(x_t, t)``; a discrete DDPM step :math:`k \in \{0..T
 ==========================  =====================================================  ===================
 kind                        :math:`(\alpha_t, \sigma_t)`                            where
 ==========================  =====================================================  ===================
-:class:`.ddpm.DiscreteSchedule` :math:`(\sqrt{\bar\alpha_k}, \sqrt{1-\bar\alpha_k})`,   DDPM (chapter 6)
+:class:`~gmtext.diffusion.ddpm.DiscreteSchedule` :math:`(\sqrt{\bar\alpha_k}, \sqrt{1-\bar\alpha_k})`,   DDPM (chapter 6)
                             linear or cosine :math:`\beta_k`, on the grid only
 :class:`VPSchedule`         variance preserving, linear :math:`\beta(t)`           score SDE (chapter 6)
 :class:`VESchedule`         :math:`(1, \sigma_{\min}(\sigma_{\max}/\sigma_{\min})^t)` NCSN (chapter 5)
@@ -49,7 +49,7 @@ class Schedule:
     follows from them. Times are float64 tensors (or numbers) in [0, 1]; results are float64.
     """
 
-    #: Whether :meth:`derivatives` exists (a path defined for every t, not only on a grid).
+    #: Whether the path has time derivatives (it is defined for every t, not only on a grid).
     continuous: bool = True
 
     def alpha_sigma(self, t: Tensor | float) -> tuple[Tensor, Tensor]:

@@ -76,7 +76,7 @@ def identity_loss(x: Tensor, translated: Tensor) -> Tensor:
 
 
 class CycleGAN(nn.Module):
-    """The four networks: ``g_ab``, ``g_ba`` (:class:`Translator`), ``d_a``, ``d_b``."""
+    """The four networks: ``g_ab``, ``g_ba`` (:class:`~gmtext.nn.translator.Translator`), ``d_a``, ``d_b``."""
 
     def __init__(self, channels: int = 32, blocks: int = 3) -> None:
         super().__init__()

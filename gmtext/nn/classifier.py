@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 __all__ = ["DigitClassifier", "FEATURES"]
 
-#: Width of the penultimate layer: the dimension of the Fréchet-distance feature space.
+#: The width of the penultimate layer, the dimension of the Fréchet-distance feature space.
 FEATURES = 64
 
 

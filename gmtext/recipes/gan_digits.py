@@ -3,8 +3,8 @@ r"""The image GANs of chapter 3 on the 8x8 digits: DCGAN, conditional GAN and Cy
 One seeded recipe per model, shared by section 3.x of the book and ``benchmarks/gan.py``.
 
 - :func:`train_digit_gan`: data are the train split (1,000 digits) rescaled from 0..16 to
-  [-1, 1] by :math:`y = x / 8 - 1` (:func:`gmtext.gan.to_gan_scale`), the range of the
-  generator's tanh; samples (:func:`gmtext.gan.sample_digits`) are mapped back and clamped to
+  [-1, 1] by :math:`y = x / 8 - 1` (:func:`gmtext.gan.sampling.to_gan_scale`), the range of the
+  generator's tanh; samples (:func:`gmtext.gan.sampling.sample_digits`) are mapped back and clamped to
   [0, 16] for the shared metrics. Non-saturating loss, Adam with the DCGAN settings (lr 2e-4,
   betas (0.5, 0.999); Radford et al. 2016, arXiv:1511.06434), batches of 64. The conditional GAN
   (Mirza and Osindero 2014, arXiv:1411.1784) feeds the label to both networks. Chapter 3,
@@ -86,7 +86,7 @@ def train_style_cyclegan(steps: int, *, channels: int = 16, blocks: int = 2, see
     """Train a :class:`gmtext.gan.cyclegan.CycleGAN` between the two unpaired digit domains.
 
     A = plain digits, B = bold negatives (:func:`gmtext.data.styles.unpaired_domains`), each a
-    disjoint half of the train split, on [-1, 1] (:func:`gmtext.gan.to_gan_scale`).
+    disjoint half of the train split, on [-1, 1] (:func:`gmtext.gan.sampling.to_gan_scale`).
     ``cycle_weight`` and ``identity_weight`` weigh the terms of the full objective
     (:func:`gmtext.gan.cyclegan.train_cyclegan`); 0 removes a term. ``seed`` seeds the split
     into domains, the initialisation of the four networks, and the batches. Returns the model

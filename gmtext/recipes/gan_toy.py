@@ -20,7 +20,7 @@ packing alone leaves the result to the stopping step; together they held on ever
 (0-4). Minibatch standard deviation (Karras et al. 2018, ``minibatch_std`` in a recipe) in
 addition covered all 25 modes on some seeds but left the game unsettled on others, so it is an
 option here, not part of the fix.
-Coverage is measured with :func:`gmtext.gan.generator_coverage` on 2,500 samples (VEEGAN/PacGAN
+Coverage is measured with :func:`gmtext.gan.sampling.generator_coverage` on 2,500 samples (VEEGAN/PacGAN
 protocol, DATA.md). Every run tracks both the last iterate and the average, so the effect of
 averaging is measured on the same training run.
 

@@ -26,7 +26,7 @@ def training_animation(runs: dict[str, GANHistory], means: Tensor, lim: float = 
                        size: float = 3.2) -> matplotlib.animation.FuncAnimation:
     """Side-by-side scatter plots of each run's snapshots over training, the modes as crosses.
 
-    ``runs`` maps a title to a :class:`gmtext.gan.GANHistory` trained with snapshots
+    ``runs`` maps a title to a :class:`gmtext.gan.training.GANHistory` trained with snapshots
     (``frames > 0`` in :func:`gmtext.recipes.gan_toy.train_grid_gan`); ``means`` ``(K, 2)`` are
     the modes. Chapter 3 shows the vanilla GAN hopping between modes beside the fix converging
     on all 25.
