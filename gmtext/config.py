@@ -121,6 +121,15 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "vdm.repeats": (2, 8, 32),                    # Monte Carlo repeats of the test bound per image
     "vdm.bench_seconds": (10, 600, 1200),         # safety wall-time cap of each benchmark VDM fit
     "vdm.bench_seeds": (1, 3, 5),                 # seeds of the benchmark VDM fits
+    # chapter 7: the unified perspective (exact mixture oracles everywhere but one small network)
+    "unified.elbo_points": (100, 1000, 2000),     # data points of the hierarchical-ELBO estimators
+    "unified.elbo_repeats": (4, 8, 16),           # draws per point (the variance given the point)
+    "unified.elbo_steps": (20, 100, 200),         # latent steps T of the hierarchical ELBO
+    "unified.mc_n": (50000, 1000000, 4000000),    # samples of each continuous-loss estimate
+    "unified.lt_points": (300, 5000, 20000),      # points of the L_T sequence (common noise)
+    "unified.toy_steps": (300, 4000, 10000),      # Adam steps of the one trained ring8 network
+    "unified.toy_seconds": (6, 60, 300),          # safety cap of that fit (steps decide)
+    "unified.n_samples": (500, 2000, 5000),       # samples drawn through every view of the network
 }
 
 

@@ -5,15 +5,16 @@ Lipman et al., "Flow Matching for Generative Modeling", ICLR 2023 (arXiv:2210.02
 Normalizing Flows with Stochastic Interpolants", ICLR 2023 (arXiv:2209.15571).
 
 The papers run time the other way: noise at :math:`s = 0`, data at :math:`s = 1`,
-:math:`x_s = a_s x_1 + b_s x_0` with :math:`x_0\sim\mathcal N(0, I)` and data :math:`x_1`.
+:math:`x_s = a_s x + b_s\varepsilon` for data :math:`x` and noise :math:`\varepsilon\sim\mathcal N(0, I)`
+(the book keeps :math:`x_0` for data, so the papers' noise :math:`x_0` is written :math:`\varepsilon`).
 Everything else in the book has data at :math:`t = 0`. **This module is the one place where
 time is converted**: :class:`FlowPath` wraps a diffusion path (:mod:`gmtext.diffusion.schedules`)
 with :math:`s = 1 - t`, so :math:`a_s = \alpha_{1-s}`, :math:`b_s = \sigma_{1-s}`, and a flow
 network's velocity :math:`u(x, s) = \mathrm{d}x/\mathrm{d}s` is minus the diffusion-time velocity
 :math:`v(x, t) = \mathrm{d}x/\mathrm{d}t` at :math:`t = 1 - s`. The linear ("rectified flow") path is
-:class:`~gmtext.diffusion.schedules.LinearSchedule`, target :math:`u = x_1 - x_0`; the loss
+:class:`~gmtext.diffusion.schedules.LinearSchedule`, target :math:`u = x - \varepsilon`; the loss
 
-.. math:: \mathcal L_{\mathrm{CFM}}(\theta) = \mathbb E_{s, x_0, x_1}
+.. math:: \mathcal L_{\mathrm{CFM}}(\theta) = \mathbb E_{s, x, \varepsilon}
           \big\|u_\theta(x_s, s) - \tfrac{\mathrm d}{\mathrm ds}x_s\big\|^2
 
 is :func:`gmtext.diffusion.losses.denoising_loss` with the velocity target; its minimiser is the
@@ -23,8 +24,8 @@ chapter 6.x; the straightness of the resulting trajectories is measured by :mod:
 Example:
     >>> import torch
     >>> path = linear_path()
-    >>> x0, x1 = torch.zeros(1, 2), torch.ones(1, 2)
-    >>> path.sample(x0, x1, torch.tensor([0.25])), path.target(x0, x1, torch.tensor([0.25]))
+    >>> noise, data = torch.zeros(1, 2), torch.ones(1, 2)
+    >>> path.sample(noise, data, torch.tensor([0.25])), path.target(noise, data, torch.tensor([0.25]))
     (tensor([[0.2500, 0.2500]]), tensor([[1., 1.]]))
 """
 
@@ -50,7 +51,7 @@ class FlowPath:
     r"""A diffusion path in flow matching's time :math:`s = 1 - t` (noise at 0, data at 1).
 
     Attributes:
-        schedule: the diffusion-time path, :math:`x_t = \alpha_t x_1 + \sigma_t x_0`.
+        schedule: the diffusion-time path, :math:`x_t = \alpha_t x + \sigma_t\varepsilon` (data at t = 0).
         name: a label.
     """
 
@@ -64,17 +65,17 @@ class FlowPath:
         (a, b), (da, db) = self.schedule.alpha_sigma(t), self.schedule.derivatives(t)
         return tuple(c[:, None].to(x.dtype) for c in (a, b, -da, -db))
 
-    def sample(self, x0: Tensor, x1: Tensor, s: Tensor) -> Tensor:
-        r""":math:`x_s = a_s x_1 + b_s x_0` for noise ``x0``, data ``x1`` ``(B, D)``, times ``(B,)``."""
-        _check_pair(x0, x1)
-        a, b, _, _ = self.coefficients(s, x1)
-        return a * x1 + b * x0
+    def sample(self, noise: Tensor, data: Tensor, s: Tensor) -> Tensor:
+        r""":math:`x_s = a_s x + b_s\varepsilon` for ``noise`` :math:`\varepsilon` and ``data`` :math:`x` ``(B, D)``, times ``(B,)``."""
+        _check_pair(noise, data)
+        a, b, _, _ = self.coefficients(s, data)
+        return a * data + b * noise
 
-    def target(self, x0: Tensor, x1: Tensor, s: Tensor) -> Tensor:
-        r"""The conditional velocity :math:`u_s = \dot a_s x_1 + \dot b_s x_0`, ``(B, D)``."""
-        _check_pair(x0, x1)
-        _, _, da, db = self.coefficients(s, x1)
-        return da * x1 + db * x0
+    def target(self, noise: Tensor, data: Tensor, s: Tensor) -> Tensor:
+        r"""The conditional velocity :math:`u_s = \dot a_s x + \dot b_s\varepsilon`, ``(B, D)``."""
+        _check_pair(noise, data)
+        _, _, da, db = self.coefficients(s, data)
+        return da * data + db * noise
 
     @staticmethod
     def to_diffusion(model: Model) -> Model:
@@ -88,7 +89,7 @@ class FlowPath:
 
 
 def linear_path() -> FlowPath:
-    r"""The rectified-flow / optimal-transport path :math:`x_s = s\,x_1 + (1-s)\,x_0`, target :math:`x_1 - x_0`."""
+    r"""The rectified-flow / optimal-transport path :math:`x_s = s\,x + (1-s)\,\varepsilon`, target :math:`x - \varepsilon`."""
     return FlowPath(LinearSchedule(), "linear")
 
 
@@ -97,29 +98,29 @@ def cosine_path() -> FlowPath:
     return FlowPath(CosineSchedule(), "cosine")
 
 
-def cfm_loss(model: nn.Module, x1: Tensor, generator: torch.Generator | None = None,
-             path: FlowPath | None = None, x0: Tensor | None = None, **condition: Any) -> Tensor:
-    r"""The conditional flow-matching loss of a batch of data ``x1`` ``(B, D)``, a scalar.
+def cfm_loss(model: nn.Module, data: Tensor, generator: torch.Generator | None = None,
+             path: FlowPath | None = None, noise: Tensor | None = None, **condition: Any) -> Tensor:
+    r"""The conditional flow-matching loss of a batch of ``data`` ``(B, D)``, a scalar.
 
-    .. math:: \frac1B\sum_b \big\|u_\theta(x_{s_b}, s_b) - u_{s_b}(x_{0,b}, x_{1,b})\big\|^2,
-              \quad s_b \sim U(0, 1),\ x_{0,b}\sim\mathcal N(0, I)
+    .. math:: \frac1B\sum_b \big\|u_\theta(x_{s_b}, s_b) - u_{s_b}(\varepsilon_b, x_b)\big\|^2,
+              \quad s_b \sim U(0, 1),\ \varepsilon_b\sim\mathcal N(0, I)
 
-    Lipman et al. (2023), eq. (9). ``x0`` may be given (a coupling, as in reflow: Liu et al. 2023);
+    Lipman et al. (2023), eq. (9). ``noise`` may be given (a coupling, as in reflow: Liu et al. 2023);
     by default it is fresh noise (drawn before the times). ``model(x, s)`` returns the velocity.
     """
     path = linear_path() if path is None else path
-    if not isinstance(x1, Tensor) or x1.ndim != 2:
-        raise ValueError(f"x1 must be a tensor (B, D) of data, got "
-                         f"{tuple(x1.shape) if isinstance(x1, Tensor) else type(x1).__name__}")
-    if x0 is None:
-        x0 = torch.randn(x1.shape, generator=generator).to(x1)
-    s = torch.rand(x1.shape[0], generator=generator).to(x1)
-    return denoising_loss(FlowPath.to_diffusion(model), path.schedule, x1, t=1 - s.double(), noise=x0,
+    if not isinstance(data, Tensor) or data.ndim != 2:
+        raise ValueError(f"data must be a tensor (B, D), got "
+                         f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
+    if noise is None:
+        noise = torch.randn(data.shape, generator=generator).to(data)
+    s = torch.rand(data.shape[0], generator=generator).to(data)
+    return denoising_loss(FlowPath.to_diffusion(model), path.schedule, data, t=1 - s.double(), noise=noise,
                           prediction_type="velocity", reduction="sum", condition=condition).mean()
 
 
 def mixture_velocity(mixture: GaussianMixture, x: Tensor, s: Tensor, path: FlowPath | None = None) -> Tensor:
-    r"""The exact marginal velocity :math:`u^\star(x, s) = \mathbb E[\dot a_s x_1 + \dot b_s x_0\mid x_s = x]`
+    r"""The exact marginal velocity :math:`u^\star(y, s) = \mathbb E[\dot a_s x + \dot b_s\varepsilon\mid x_s = y]`
     of a Gaussian-mixture toy, ``(N, D)``: the optimum of :func:`cfm_loss`
     (:func:`gmtext.diffusion.oracles.mixture_model`, read in flow time)."""
     path = linear_path() if path is None else path
@@ -127,12 +128,12 @@ def mixture_velocity(mixture: GaussianMixture, x: Tensor, s: Tensor, path: FlowP
     return FlowPath.from_diffusion(mixture_model(mixture, path.schedule, "velocity"))(x, s)
 
 
-def _check_pair(x0: Tensor, x1: Tensor) -> None:
-    if not isinstance(x0, Tensor) or not isinstance(x1, Tensor):
-        raise TypeError("x0 (noise) and x1 (data) must be tensors (B, D)")
-    if x0.shape != x1.shape or x1.ndim != 2:
-        raise ValueError(f"x0 and x1 must have the same shape (B, D), got {tuple(x0.shape)} "
-                         f"and {tuple(x1.shape)}")
+def _check_pair(noise: Tensor, data: Tensor) -> None:
+    if not isinstance(noise, Tensor) or not isinstance(data, Tensor):
+        raise TypeError("noise and data must be tensors (B, D)")
+    if noise.shape != data.shape or data.ndim != 2:
+        raise ValueError(f"noise and data must have the same shape (B, D), got {tuple(noise.shape)} "
+                         f"and {tuple(data.shape)}")
 
 
 def _check_times(t: Tensor | float, x: Tensor) -> Tensor:

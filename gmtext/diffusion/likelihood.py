@@ -26,6 +26,7 @@ from gmtext.diffusion.ddpm import DiscreteSchedule
 from gmtext.diffusion.schedules import Schedule
 from gmtext.diffusion.sde import probability_flow_velocity
 from gmtext.distributions import LOG_2PI, standard_normal_log_prob
+from gmtext.divergences import kl_normal
 from gmtext.ode import log_prob_by_ode
 
 
@@ -95,7 +96,7 @@ def elbo_terms(model: Model, schedule: DiscreteSchedule, x0: Tensor,
         raise TypeError(f"elbo_terms needs a DiscreteSchedule, got {type(schedule).__name__}")
     gen = torch.Generator().manual_seed(seed)            # the noise of each x_k (one draw per step)
     a_T, s_T = _alpha_sigma(schedule, 1.0, x0)
-    prior = 0.5 * (a_T**2 * x0**2 + s_T**2 - 1 - 2 * torch.log(s_T)).flatten(1).sum(1)
+    prior = kl_normal(a_T * x0, (2 * s_T.log()).expand_as(x0)).flatten(1).sum(1)   # KL(q(x_T|x0) || N(0, I))
     diffusion = torch.zeros(x0.shape[0], dtype=x0.dtype, device=x0.device)
     T = schedule.num_steps
     with torch.no_grad():

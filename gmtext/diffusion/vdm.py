@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gmtext.data.images import scale_digits
+from gmtext.divergences import kl_normal
 from gmtext.diffusion.discrete import alpha_sigma, discrete_log_likelihood
 from gmtext.diffusion.losses import denoising_loss
 from gmtext.diffusion.schedules import Schedule
@@ -125,9 +126,9 @@ def prior_kl(y: Tensor, gamma1: Tensor) -> Tensor:
         >>> float(prior_kl(torch.zeros(1, 3), torch.tensor(50.0))) < 1e-12   # sigma_1 -> 1
         True
     """
-    alpha, sigma = alpha_sigma(gamma1)
-    var = sigma.pow(2)
-    return 0.5 * (var + alpha.pow(2) * y.pow(2) - 1.0 - torch.log(var)).sum(-1)
+    alpha, _ = alpha_sigma(gamma1)
+    log_var = F.logsigmoid(torch.as_tensor(gamma1)).expand_as(y)          # log sigma_1^2, stably
+    return kl_normal(alpha * y, log_var).sum(-1)
 
 
 def stratified_times(n: int, generator: torch.Generator | None = None,
@@ -233,7 +234,8 @@ def train_vdm(model: VDM, x_train: Tensor, x_val: Tensor, steps: int, *,
     The validation bound is evaluated on an exponential moving average of the weights
     (:class:`gmtext.train.EMA`) with the *same* noise at every check (a fixed seed), so successive
     checks differ only by the weights. Returns the :class:`gmtext.train.History`; afterwards
-    ``model`` holds the best averaged weights seen.
+    ``model`` holds the best averaged weights seen. ``generator`` draws the minibatches, times and
+    noise; the initial weights (and dropout masks) come from torch's global generator: seed it first.
     """
     config = TrainConfig(steps, lr=lr, ema_decay=ema_decay, ema_warmup=False, max_seconds=max_seconds,
                          eval_every=every, patience=patience, progress=progress, desc="VDM")
