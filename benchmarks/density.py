@@ -4,15 +4,17 @@ Toys (fresh test samples, paired with the exact density):
 
 - ``test_nll``: the model's NLL on ``density.n_test`` fresh samples (nats per point, ``se`` its
   standard error); the toy's entropy ``H(p)`` is the floor.
-- ``kl``: KL(p || q) = E_p[log p - log q] on paired fresh samples (nats, ``se``), DATA.md's measure.
+- ``kl``: KL(p || q) = E_p[log p - log q] on paired fresh samples (nats, ``se``), the measure of
+  the book's conventions page.
 
 Models: ``gaussian`` (closed-form MLE, eq. (1.6)), ``gmm-em`` (EM with k-means restarts) and
 ``gmm-gradient`` (Adam on the log-likelihood from the best of several k-means clusterings), with
 K the number of modes of the toy (16 for the misspecified ``checkerboard``).
 
-Digits (test split, DATA.md units): ``test_nll`` in nats/image and bits/dim of the independent
-per-pixel categorical (exact) and of the full-covariance Gaussian, the diagonal mixture (K chosen on
-validation) and the kernel density estimate (bandwidth chosen on validation), the last three on
+Digits (test split, in the units of the book's conventions page): ``test_nll`` in nats/image and
+bits/dim of the independent per-pixel categorical (exact) and of the full-covariance Gaussian, the
+diagonal mixture (K chosen on validation) and the kernel density estimate (bandwidth chosen on
+validation), the last three on
 uniformly dequantized data, an upper bound on the discrete NLL (``kind``).
 """
 

@@ -12,8 +12,9 @@ classifier's features (``fd``), ``precision`` and ``recall`` against the test sp
 (ancestral), DDIM (eta = 0) and the probability-flow ODE sampler (2nd-order Adams-Bashforth)
 at several NFE; ``sample_ms`` per image; ``fd_ratio``: the best Frechet distance at <= 25 NFE
 over that of 1000 DDPM steps; ``test_nll``: the ODE log-likelihood (Hutchinson trace)
-of uniformly dequantized test digits on the 0..16 scale (DATA.md), an upper bound on the
-discrete NLL, averaged over two dequantizations; its ``test_nll_median`` and the fraction of test
+of uniformly dequantized test digits on the 0..16 scale (the book's conventions page, section
+Likelihood units), an upper bound on the discrete NLL, averaged over two dequantizations; its
+``test_nll_median`` and the fraction of test
 digits scored worse than the uniform law (``above_uniform``), for the network as trained
 (``mlp-eps``: a heavy tail) and with its x0 prediction clamped to the data range
 (``mlp-eps-clipped``, :class:`gmtext.diffusion.parameterization.ClippedDenoiser`).
@@ -52,10 +53,10 @@ TARGETS[("mlp-eps/best<=25nfe", "digits", "fd_ratio", "of ddpm/1000nfe")] = "<= 
 TOYS = (("ring8", 2.0, 1024), ("grid25_wide", 1.0, 512))
 
 
-
 def _to_signed(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Uniformly dequantized digits at y = 2(x + u)/17 - 1, the chapter's scaling."""
     return scale_digits(x, "signed_bins", generator).y
+
 
 def toy_bound(p: toy.GaussianMixture) -> float:
     """Half-width of the box of the clamped denoiser: 5 std past the outermost mean (2.5 on ring8,
@@ -117,7 +118,8 @@ def _digits(profile: str) -> list[dict]:
     disc = DiscreteSchedule.from_continuous(vp, 1000)
     ema, hist = digits_model(config.budget("diffusion.bench_digits_steps", profile),
                              config.budget("diffusion.bench_digits_seconds", profile), gen)
-    rows = [_row(profile, "mlp-eps", "digits", "train_s", hist.wall_s, "s", hist.wall_s)]
+    rows = [_row(profile, "mlp-eps", "digits", "train_s", hist.wall_s, "s", hist.wall_s,
+                 steps=len(hist.loss))]
     n = config.budget("diffusion.n_samples", profile)
     real = digit_features(digits("test"))
     samplers = {"ddpm": DDPMSampler(disc, clip_sample=1.0), "ddim": DDIMSampler(disc, clip_sample=1.0),

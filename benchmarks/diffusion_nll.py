@@ -1,7 +1,8 @@
 """Chapter 6: digits test NLL bound of a continuous-time variational diffusion model (VDM).
 
-Test split, DATA.md units: ``test_nll`` is the negative ELBO on the *discrete* 17-level data (no
-dequantization, no Jacobian) in nats/image and bits/dim, averaged over ``vdm.repeats`` x 2 Monte Carlo
+Test split, in the units of the book's conventions page: ``test_nll`` is the negative ELBO on the
+*discrete* 17-level data (no dequantization, no Jacobian) in nats/image and bits/dim, averaged over
+``vdm.repeats`` x 2 Monte Carlo
 repeats per image, for
 
 - ``vdm-discrete``: the denoiser outputs per-pixel logits over the 17 levels (plus the pixel's own

@@ -9,8 +9,9 @@ rotations on ``grid25_wide`` (the chapter's failure case; log-scale bound b = 1,
 b = 3, where single batches can blow the loss up: ``max_batch_nll`` is the largest batch loss of
 each fit); ``train_s`` is the training wall time.
 
-Digits (test split, DATA.md units): ``test_nll`` of the chapter's ``digits_flow`` (dropout 0.5,
-early stopping on val, at most ``flows.bench_digits_seconds`` of training) in nats/image and
+Digits (test split, in the units of the book's conventions page): ``test_nll`` of the chapter's
+``digits_flow`` (dropout 0.5, early stopping on val, at most ``flows.bench_digits_seconds`` of
+training) in nats/image and
 bits/dim on uniformly dequantized data, an upper bound on the discrete NLL; ``test_nll_iw``, the
 importance-weighted bound of the same flow with ``flows.iw_samples`` noise draws per image
 (tighter, still an upper bound); ``train_s``; ``sample_ms`` per generated image. The same rows

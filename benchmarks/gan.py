@@ -1,7 +1,8 @@
 """Chapter 3: GANs, measured by their samples (no likelihood).
 
-``grid25`` (DATA.md protocol, 2,500 samples): ``modes_covered`` (of 25) and
-``high_quality_fraction`` of the vanilla non-saturating GAN and of the fix, PacGAN-2 with batch
+``grid25`` (the mode-coverage protocol of the book's conventions page, 2,500 samples):
+``modes_covered`` (of 25) and ``high_quality_fraction`` of the vanilla non-saturating GAN and of the
+fix, PacGAN-2 with batch
 512 sampled from an EMA of the generator's weights (``gmtext.recipes.gan_toy.RECIPES``), with the
 same networks, optimiser and ``gan.grid_steps`` steps, on ``gan.bench_seeds`` seeds; ``train_s``.
 Every run also reports the same two numbers for its last iterate (``*_last``) and for its weight

@@ -2,7 +2,7 @@
 
 Each notebook runs in a fresh kernel through ``nbconvert`` (the notebook's folder as working
 directory); nothing is written back. The default-profile budget is 180 s per notebook on 2 CPU
-cores (DESIGN.md §5); the table says whether each notebook meets it.
+cores (the README, section Run profiles); the table says whether each notebook meets it.
 """
 
 from __future__ import annotations

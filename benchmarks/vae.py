@@ -7,7 +7,7 @@ in ``notebooks/02_vae.ipynb``, so that the book prints the numbers this benchmar
 - ``categorical``: the plain VAE, MLP encoder and decoder, independent categorical pixels;
 - ``local_ar``: the same encoder, a decoder conditioning every pixel on its 12 earlier neighbours.
 
-Rows (test split, DATA.md units):
+Rows (test split, in the units of the book's conventions page):
 
 - ``test_nll (negative ELBO)`` and ``test_nll (IWAE K=...)`` (``vae.iwae_k`` importance samples;
   K >= 1000 in the default profile; the same words in the key ``kind``) in nats/image (``se``

@@ -33,7 +33,7 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "density.gd_steps": (300, 2000, 4000),        # gradient-ascent steps for Gaussian / mixture MLE
     "density.em_iters": (30, 200, 400),           # EM iterations
     "density.n_train": (2000, 5000, 20000),       # training samples drawn from a toy
-    "density.n_test": (5000, 20000, 100000),      # fresh test samples for KL estimates (DATA.md: >= 1e4)
+    "density.n_test": (5000, 20000, 100000),      # fresh samples per KL estimate (conventions: >= 1e4)
     "density.em_restarts": (2, 3, 5),             # k-means restarts of EM and of mixture starts
     "density.anim_frames": (10, 30, 40),          # EM iterations shown in the chapter's animation
     "density.digits_em_iters": (50, 100, 200),    # EM iterations per mixture on the 64-D digits
@@ -53,14 +53,14 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "flows.affine_steps": (100, 600, 5000),       # Adam steps of each 2-D affine flow (the failure case)
     "flows.toy_seconds": (4, 45, 300),            # safety cap on each 2-D flow fit (steps decide)
     "flows.n_train": (5000, 50000, 200000),       # samples for the best single Gaussian on a toy
-    "flows.n_test": (10000, 20000, 100000),       # fresh samples of each KL estimate (DATA.md: >= 1e4)
+    "flows.n_test": (10000, 20000, 100000),       # samples per KL estimate (conventions: >= 1e4)
     "flows.digits_steps": (200, 20000, 50000),    # step cap of the digit flows (early stopping ends them)
     "flows.digits_seconds": (6, 55, 300),         # wall-time cap of the regularised digit flow
     "flows.overfit_seconds": (3, 10, 60),         # wall-time cap of the unregularised digit flow
     "flows.anim_points": (500, 2000, 4000),       # base samples in the layer-by-layer animations
     "flows.anim_steps": (1, 3, 4),                # interpolated frames between two layers
     "flows.bench_toy_steps": (300, 3000, 10000),  # Adam steps of each 2-D flow in benchmarks/flows.py
-    "flows.bench_toy_seconds": (5, 60, 300),      # safety cap on each benchmark 2-D flow fit
+    "flows.bench_toy_seconds": (5, 300, 600),     # safety cap on each benchmark 2-D flow fit
     "flows.iw_samples": (8, 64, 256),             # noise draws of the importance-weighted bound
     "flows.bench_digits_seconds": (6, 90, 300),   # wall-time cap of each benchmark digit flow
     # chapter 3: generative adversarial networks
@@ -77,7 +77,7 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     # chapter 5: score matching
     "score.n_train": (5000, 20000, 100000),       # training samples drawn from a 2-D toy
     "score.n_eval": (50000, 50000, 200000),       # samples of each Monte Carlo identity check
-    "score.particles": (500, 2500, 10000),        # Langevin particles on a 2-D toy (2,500: DATA.md)
+    "score.particles": (500, 2500, 10000),        # Langevin particles on a toy (2,500: conventions)
     "score.langevin_steps": (100, 500, 2000),     # Langevin steps with the exact ring8 score
     "score.toy_steps": (150, 600, 5000),          # Adam steps of the implicit / sliced 2-D score models
     "score.dsm_steps": (600, 2000, 5000),         # Adam steps of the single-level 2-D DSM model
@@ -93,7 +93,7 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "diffusion.toy_seconds": (4, 45, 300),            # safety cap of each 2-D fit (steps decide)
     "diffusion.digits_steps": (200, 1400, 20000),     # Adam steps of the digit epsilon-network
     "diffusion.digits_seconds": (5, 70, 600),         # safety cap of the digit fit (steps decide)
-    "diffusion.n_test": (2000, 10000, 20000),         # fresh samples of each PF-ODE KL (DATA.md: >= 1e4)
+    "diffusion.n_test": (2000, 10000, 20000),         # samples per PF-ODE KL (conventions: >= 1e4)
     "diffusion.ode_steps": (20, 25, 100),             # RK4 steps of the PF-ODE likelihood
     "diffusion.bench_ode_steps": (20, 100, 200),      # RK4 steps of the benchmark PF-ODE likelihood
     "diffusion.n_samples": (200, 1000, 2000),         # generated digits per Frechet distance
@@ -101,15 +101,15 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "diffusion.anim_frames": (6, 30, 50),             # frames of the reverse-process animations
     "diffusion.bench_toy_steps": (300, 30000, 50000), # Adam steps of each benchmark 2-D fit
     "diffusion.bench_toy_seconds": (5, 900, 1800),    # safety cap of each benchmark 2-D fit (steps decide)
-    "diffusion.bench_digits_steps": (200, 10000, 40000),  # Adam steps of the benchmark digit fit
-    "diffusion.bench_digits_seconds": (5, 120, 900),  # wall-time cap of the benchmark digit fit
+    "diffusion.bench_digits_steps": (200, 5000, 40000),   # Adam steps of the benchmark digit fit
+    "diffusion.bench_digits_seconds": (5, 600, 1800),  # safety cap of the benchmark digit fit
     # chapter 6, flow matching and discrete likelihood section
     "fm.toy_steps": (300, 1500, 10000),           # Adam steps of each 2-D velocity / epsilon network
     "fm.toy_seconds": (4, 60, 300),               # safety wall-time cap of each 2-D fit
     "fm.n_samples": (500, 2000, 5000),            # samples per sampler and NFE on the toy (MMD)
     "fm.n_test": (1000, 4000, 20000),             # fresh points of the ODE-likelihood KL
     "fm.ode_steps": (20, 50, 100),                # RK4 steps of the ODE likelihood
-    "fm.bench_n_test": (1000, 10000, 20000),      # benchmark KL test points (DATA.md: >= 1e4)
+    "fm.bench_n_test": (1000, 10000, 20000),      # benchmark KL test points (conventions: >= 1e4)
     "fm.digits_steps": (150, 1500, 20000),        # Adam steps of the digit velocity / epsilon nets
     "fm.digits_seconds": (4, 60, 300),            # safety wall-time cap of each digit fit
     "fm.digit_samples": (300, 1000, 2000),        # generated digits per sampler and NFE (Frechet)

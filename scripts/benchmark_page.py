@@ -54,7 +54,8 @@ def render(rows: list[dict], machine: str) -> str:
            "recorded in `benchmarks/results/` and rendered by `scripts/benchmark_page.py`. Unlike the "
            "numbers inside the chapters, which every build of the book recomputes, this page is a "
            "record: rerun the command to measure your machine. Likelihoods are in nats per image "
-           "on the test split (DATA.md units); KL is KL(p‖q) in nats against the exact density.",
+           "on the test split ({ref}`conventions-units`); KL is KL(p‖q) in nats against the "
+           "exact density.",
            "", "## Targets", ""]
     out += _table([r for r in rows if "target" in r], with_target=True)
     for name in dict.fromkeys(r["benchmark"] for r in rows):

@@ -1,6 +1,6 @@
 """The package's layers, checked by parsing every import (including those inside functions).
 
-Bottom up (DESIGN.md, section 4):
+Bottom up (the README, section Layout):
 
 - base: ``config``, ``_validate``, ``distributions``, ``snapshots``, ``data/``, ``nn/``, ``train``,
   ``checkpoint``, ``ode``, ``divergences``, ``kmeans``, ``estimators``;

@@ -36,7 +36,7 @@ def gen(seed: int = 0) -> torch.Generator:
 def test_nll_and_bits_per_dim_formulas():
     assert nll_nats(torch.tensor([-1.0, -2.0, -6.0])) == pytest.approx(3.0)
     assert bits_per_dim(100.0, 64) == pytest.approx(100.0 / (64 * math.log(2)))
-    # DATA.md: uniform over 17^64 values is 64 log 17 nats = log2(17) bits/dim
+    # the book's conventions page: uniform over 17^64 values is 64 log 17 nats = log2(17) bits/dim
     assert bits_per_dim(64 * math.log(17), 64) == pytest.approx(math.log2(17))
 
 

@@ -5,7 +5,7 @@ it says otherwise, an exact ``log_prob(x)`` for ``x`` of shape ``(N, dim)``. The
 the true entropy H(p) = E_p[-log p(x)] computable, and with it KL(p || q) = NLL_q - H(p) >= 0 puts
 any model on an absolute scale (chapter 1, eq. (1.3)).
 
-The standard toys (``shared`` conventions of the book, DATA.md):
+The standard toys (the book's conventions page, section The 2-D and 1-D toys):
 
 ========================  =================================================================
 ``mixture1d``             1-D mixture of three Gaussians (weights .3/.5/.2)

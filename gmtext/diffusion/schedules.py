@@ -10,17 +10,13 @@ arXiv:2006.11239; Song et al., 2021, arXiv:2011.13456; Kingma et al., 2021, arXi
 network is called as ``model(x_t, t)``; a discrete DDPM step :math:`k \in \{0..T\}` lives at
 :math:`t = k/T`. The kinds:
 
-==========================  =====================================================  ===================
-kind                        :math:`(\alpha_t, \sigma_t)`                            where
-==========================  =====================================================  ===================
-:class:`~gmtext.diffusion.ddpm.DiscreteSchedule` :math:`(\sqrt{\bar\alpha_k}, \sqrt{1-\bar\alpha_k})`,   DDPM (chapter 6)
-                            linear or cosine :math:`\beta_k`, on the grid only
-:class:`VPSchedule`         variance preserving, linear :math:`\beta(t)`           score SDE (chapter 6)
-:class:`VESchedule`         :math:`(1, \sigma_{\min}(\sigma_{\max}/\sigma_{\min})^t)` NCSN (chapter 5)
-:class:`LinearSchedule`     :math:`(1 - t, t)`                                      flow matching (6.x)
-:class:`CosineSchedule`     :math:`(\cos\frac{\pi t}2, \sin\frac{\pi t}2)`          flow matching (6.x)
-``vdm.LinearLogSNR``        learned, :math:`\alpha_t^2 = \mathrm{sigmoid}(\lambda_t)`  VDM (6.x)
-==========================  =====================================================  ===================
+- :class:`~gmtext.diffusion.ddpm.DiscreteSchedule`: :math:`(\sqrt{\bar\alpha_k}, \sqrt{1-\bar\alpha_k})`
+  with linear or cosine :math:`\beta_k`, on the grid only (DDPM, chapter 6);
+- :class:`VPSchedule`: variance preserving, linear :math:`\beta(t)` (the score SDE, chapter 6);
+- :class:`VESchedule`: :math:`(1, \sigma_{\min}(\sigma_{\max}/\sigma_{\min})^t)` (NCSN, chapter 5);
+- :class:`LinearSchedule`: :math:`(1 - t, t)` (flow matching, section 6.x);
+- :class:`CosineSchedule`: :math:`(\cos\frac{\pi t}2, \sin\frac{\pi t}2)` (flow matching, section 6.x);
+- ``vdm.LinearLogSNR``: learned, :math:`\alpha_t^2 = \mathrm{sigmoid}(\lambda_t)` (the VDM, section 6.x).
 
 A continuous path also has the derivatives :math:`\dot\alpha_t, \dot\sigma_t` (:meth:`Schedule.derivatives`),
 hence the velocity :math:`\dot x_t = \dot\alpha_t x_0 + \dot\sigma_t\varepsilon` that flow matching

@@ -23,7 +23,8 @@ The diffusion term is the continuous-time limit :math:`T\to\infty` of the DDPM s
 **Units, and why no Jacobian.** The decoder :math:`p(x\mid z_0)` is a categorical over the 17
 levels (:func:`gmtext.diffusion.discrete.decoder_log_probs`), so the model defines a probability
 *mass* :math:`P(x) = \int p(x\mid z_0)\,p(z_0)\,dz_0` on the discrete images, and the bound above
-is a bound on :math:`-\log P(x)` in nats per image, directly comparable with DATA.md's numbers.
+is a bound on :math:`-\log P(x)` in nats per image, directly comparable with the book's other
+digit likelihoods (the book's conventions page, section Likelihood units).
 The map :math:`x\mapsto y` only relabels a finite set of levels; the continuous latents appear in
 every term as ratios of densities of the *same* variable (a KL divergence, a likelihood ratio),
 whose Jacobians cancel. A Jacobian term :math:`-64\ln|a|` is needed only when a *density* of the

@@ -122,8 +122,9 @@ def digits_flow(dropout: float = 0.5, mixing: str = "permutation",
     with a mixing layer between them (a fixed random permutation, or ``mixing="linear"``, Glow's
     learned invertible linear map) and ActNorm after each, ending in the
     :class:`~gmtext.flows.layers.Logit` map onto the data scale :math:`[0, 17]`, so ``log_prob``
-    is a density of uniformly dequantized digits on their own scale (DATA.md). The chapter and
-    ``benchmarks/flows.py`` train the same model. Derived in chapter 4, eqs. (4.10), (4.16).
+    is a density of uniformly dequantized digits on their own scale (the book's conventions page,
+    section Likelihood units). The chapter and ``benchmarks/flows.py`` train the same model.
+    Derived in chapter 4, eqs. (4.10), (4.16).
 
     Example:
         >>> digits_flow(generator=torch.Generator().manual_seed(0)).dim

@@ -217,8 +217,8 @@ class Logit(Transform):
               \quad p_d = \alpha + (1-2\alpha)\frac{x_d}{c}.
 
     Because it is part of the flow, ``Flow.log_prob`` is a density on the data's own scale (for
-    the digits, dequantized values in :math:`[0, 17)`, DATA.md) with the Jacobian included.
-    Derived in chapter 4, eq. (4.16).
+    the digits, dequantized values in :math:`[0, 17)`, see the book's conventions page) with the
+    Jacobian included. Derived in chapter 4, eq. (4.16).
 
     Args:
         dim: dimension.

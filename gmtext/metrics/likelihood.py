@@ -1,8 +1,9 @@
 r"""Likelihood metrics: NLL in nats, bits per dimension, entropy and KL divergence by Monte Carlo.
 
 Every likelihood in the book is reported in **nats** (natural logarithm). For images the number is
-per image, with bits/dim alongside (DATA.md). On the analytic toys of ``gmtext.data.toy`` the
-exact density gives the true entropy :math:`H(p)`, the floor of any model's NLL, and the gap
+per image, with bits/dim alongside (the book's conventions page, section Likelihood units). On
+the analytic toys of ``gmtext.data.toy`` the exact density gives the true entropy :math:`H(p)`, the
+floor of any model's NLL, and the gap
 
 .. math:: \mathrm{KL}(p \,\|\, q) = \mathbb E_p[-\log q(x)] - H(p) \ge 0
 
@@ -66,7 +67,7 @@ def bits_per_dim(nats: float, dims: int) -> float:
 
     .. math:: \text{bits/dim} = \frac{\mathrm{NLL}_{\text{nats}}}{D \ln 2}
 
-    For the 8x8 digits :math:`D = 64` (DATA.md).
+    For the 8x8 digits :math:`D = 64` (the book's conventions page, section Likelihood units).
 
     Args:
         nats: negative log-likelihood of one example in nats.
@@ -133,9 +134,9 @@ def kl_mc(p: Any, log_q: Callable[[Tensor], Tensor], n: int,
 
     Both log-densities are evaluated on the *same* fresh samples, so their noise largely cancels
     and the standard error is far smaller than that of NLL minus entropy estimated separately
-    (DATA.md asks for ``n >= 10**4``). The estimate is unbiased; a single estimate can be slightly
-    negative when :math:`q \approx p`. Forward KL is what maximum likelihood minimises (chapter 1);
-    chapter 2 contrasts it with the reverse KL.
+    (the book's conventions page asks for ``n >= 10**4``). The estimate is unbiased; a single
+    estimate can be slightly negative when :math:`q \approx p`. Forward KL is what maximum
+    likelihood minimises (chapter 1); chapter 2 contrasts it with the reverse KL.
 
     Args:
         p: the data distribution, with ``sample(n, generator=...)`` and an exact ``log_prob(x)``

@@ -91,7 +91,7 @@ def toy_sample_report(samples: Tensor, p: Any, generator: torch.Generator,
     r"""Every sample-based measure of chapter 5 for samples of a Gaussian-mixture toy, in one dict.
 
     - ``modes_covered`` / ``high_quality`` (:func:`gmtext.metrics.mode_coverage` with
-      ``min_count`` scaled to the sample size, DATA.md);
+      ``min_count`` scaled to the sample size, as on the book's conventions page);
     - ``weights_tv`` and ``weights_kl`` (:func:`mode_weights`): by the data-processing inequality
       :math:`\mathrm{KL}(\hat\pi\,\|\,\pi)` is a lower bound on :math:`\mathrm{KL}(q\,\|\,p)`, estimated
       without any density of the sampler :math:`q`;

@@ -129,7 +129,8 @@ def mode_coverage(samples: Tensor, means: Tensor, std: float, n_sigma: float = 3
 
     A mode is *covered* if at least ``min_count`` high-quality samples are assigned to it. This is
     the mode-collapse benchmark of VEEGAN (Srivastava et al. 2017, arXiv:1705.07761) and PacGAN
-    (Lin et al. 2018, arXiv:1712.04086) on ``grid25``, measured in chapter 3 (DATA.md).
+    (Lin et al. 2018, arXiv:1712.04086) on ``grid25``, measured in chapter 3 (the book's
+    conventions page, section Mode coverage).
 
     The default ``min_count = 20`` assumes **2,500 samples**, as in those papers; for another
     sample size :math:`N` scale it to ``round(20 * N / 2500)`` to ask the same question. Note that

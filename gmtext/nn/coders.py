@@ -92,7 +92,8 @@ class GaussianEncoder(nn.Module):
         levels: number of grey levels (17 for the digits).
         hidden: width of the hidden layers.
         layers: number of hidden layers.
-        dropout: dropout after each hidden activation (the digits need it: DATA.md).
+        dropout: dropout after each hidden activation (the digits need it: the book's conventions
+            page, section The 8×8 digits).
 
     Example:
         >>> enc = GaussianEncoder(2)

@@ -21,8 +21,8 @@ packing alone leaves the result to the stopping step; together they held on ever
 addition covered all 25 modes on some seeds but left the game unsettled on others, so it is an
 option here, not part of the fix.
 Coverage is measured with :func:`gmtext.gan.sampling.generator_coverage` on 2,500 samples (VEEGAN/PacGAN
-protocol, DATA.md). Every run tracks both the last iterate and the average, so the effect of
-averaging is measured on the same training run.
+protocol, the book's conventions page, section Mode coverage). Every run tracks both the last
+iterate and the average, so the effect of averaging is measured on the same training run.
 
 :data:`RECIPES` names each method's settings on top of :data:`COMMON` (networks, optimiser,
 steps). Chapter 3, section "Mode collapse"; the animation of these runs is
