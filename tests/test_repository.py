@@ -54,3 +54,15 @@ def test_every_module_is_on_an_api_page():
                if not m.name.rsplit(".", 1)[-1].startswith("_")]
     missing = [m for m in modules if f".. automodule:: {m}\n" not in pages]
     assert not missing, f"modules without an API section (book/api/*.md): {missing}"
+
+
+def test_sources_hold_no_control_characters():
+    """A docstring written without r\"\"\" turns \\a, \\b or \\f into control characters, which break
+    the math of the API pages (MathJax fails on them); text files must not contain any."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "*.py", "*.ipynb", "*.md", "*.yml", "*.bib"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    bad = [name for name in files if (ROOT / name).exists()
+           and re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", (ROOT / name).read_text(errors="replace"))]
+    assert not bad, f"control characters in {bad}"

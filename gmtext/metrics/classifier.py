@@ -181,7 +181,7 @@ def classifier_accuracy(split: str = "test") -> float:
 
 
 def predict_digits(images: Tensor) -> Tensor:
-    r"""The classes :math:`rg\max_c\,\mathrm{logit}_c(x/16)` the shared digit classifier gives.
+    r"""The classes :math:`\arg\max_c\,\mathrm{logit}_c(x/16)` the shared digit classifier gives.
 
     How a conditional generator is checked against the class it was asked for, and how much of
     the digit a translation keeps (chapter 3).
