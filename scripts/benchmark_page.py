@@ -18,10 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import target_met  # noqa: E402
 
-TITLES = {"gan": "Chapter 3: GANs", "flows": "Chapter 4: normalizing flows",
+TITLES = {"density": "Chapter 1: density estimation", "vae": "Chapter 2: variational autoencoders",
+          "gan": "Chapter 3: GANs", "flows": "Chapter 4: normalizing flows",
           "score": "Chapter 5: score matching", "diffusion": "Chapter 6: diffusion",
           "diffusion_nll": "Chapter 6.x: likelihood of discrete digits",
-          "flow_matching": "Chapter 6.x: flow matching"}
+          "flow_matching": "Chapter 6.x: flow matching", "unified": "Chapter 7: the unified perspective"}
 
 
 def _value(row: dict) -> str:

@@ -48,7 +48,8 @@ def weighting_curves(curves: Mapping[str, tuple[Tensor, Tensor]], *, reference: 
     if not curves:
         raise ValueError("curves must hold at least one name -> (lambda, w)")
     fig, ax = _figure_and_axes(ax, (5.5, 3.4))
-    for name, (lam, w) in curves.items():
+    styles = ("-", "--", "-.", ":")          # curves that coincide up to a constant stay visible
+    for i, (name, (lam, w)) in enumerate(curves.items()):
         lam, w = torch.as_tensor(lam, dtype=torch.float64), torch.as_tensor(w, dtype=torch.float64)
         if lam.ndim != 1 or lam.shape != w.shape:
             raise ValueError(f"curve {name!r}: lambda and w must be 1-D of the same length, got "
@@ -60,7 +61,7 @@ def weighting_curves(curves: Mapping[str, tuple[Tensor, Tensor]], *, reference: 
             if not float(lam.min()) <= reference <= float(lam.max()):
                 raise ValueError(f"curve {name!r}: its lambda range does not contain reference={reference}")
             w = w / float(np.interp(reference, lam[order].numpy(), w[order].numpy()))
-        ax.plot(lam[order].numpy(), w[order].numpy(), lw=1.6, label=name)
+        ax.plot(lam[order].numpy(), w[order].numpy(), lw=1.6, ls=styles[i % len(styles)], label=name)
     ax.set(yscale="log", xlabel=r"log-SNR $\lambda$",
            ylabel=r"$w(\lambda)$" + ("" if reference is None else rf" / $w({reference:g})$"))
     ax.legend(fontsize=8, frameon=False)
