@@ -1,7 +1,8 @@
 r"""The four score-matching objectives: explicit, implicit (Hyvärinen), sliced and denoising.
 
 A score model :math:`s_\theta:\mathbb R^D\to\mathbb R^D` should match the data score
-:math:`\nabla_x\log p(x)`. Chapter 5 derives four objectives that share a minimiser:
+:math:`\nabla_x\log p(x)`. Chapter 5 derives four objectives; the first three share that minimiser,
+and denoising score matching's is the score of the noised density :math:`p_\sigma`:
 
 ==========================  =============================================================================
 explicit (5.5)              :math:`\tfrac12\mathbb E_p\|s_\theta(x) - \nabla_x\log p(x)\|^2` (needs the true score)
