@@ -28,7 +28,7 @@ from gmtext import config
 from gmtext.data.images import digits
 from gmtext.gan import sample_digits
 from gmtext.metrics import digit_features, digits_frechet_distance, precision_recall
-from gmtext.metrics.classifier import predict_digits
+from gmtext.metrics.classifier import label_accuracy
 from gmtext.recipes.gan_digits import content_preservation, train_digit_gan, train_style_cyclegan
 from gmtext.recipes.gan_toy import FIX, RECIPES, train_grid_gan
 
@@ -83,8 +83,7 @@ def _digits(profile: str) -> list[dict]:
                    "train_s": (hist.wall_s, "s"), "sample_ms": (sample_ms, "ms/image"),
                    "nfe": (1, "passes/sample")}
         if conditional:
-            agree = (predict_digits(x) == labels).double().mean()
-            metrics["label_accuracy"] = (float(agree), "fraction")
+            metrics["label_accuracy"] = (label_accuracy(x, labels), "fraction")
         rows += _rows(profile, "conditional-gan" if conditional else "dcgan", "digits",
                       hist.wall_s, metrics, samples=n, steps=len(hist.loss))
     return rows

@@ -54,6 +54,13 @@ def check_finite(x: Tensor, name: str = "x") -> Tensor:
     return x
 
 
+def check_positive_int(name: str, value: int) -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool), else raise a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 def check_nonnegative(name: str, value: float) -> float:
     """``value`` must be a finite number >= 0 (a weight such as the beta of the beta-VAE)."""
     number = float(value) if isinstance(value, (int, float, Tensor)) else math.nan

@@ -254,3 +254,10 @@ def test_classifier_trains_once_then_loads(tmp_path, monkeypatch):
     for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert not any(p.requires_grad for p in second.parameters()) and not second.training
+
+
+def test_label_accuracy_refuses_labels_of_the_wrong_shape():
+    from gmtext.metrics.classifier import label_accuracy
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        label_accuracy(x, torch.zeros(4, 1, dtype=torch.long))       # never broadcast

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gmtext._validate import check_positive_int as _check_positive_int
 from gmtext.diffusion.parameterization import check_prediction_type, coefficients, to_x0_and_epsilon
 from gmtext.diffusion.process import Model, noise_like, posterior_coefficients
 from gmtext.diffusion.ddpm import DiscreteSchedule
@@ -252,8 +253,3 @@ def sample(model: Model, sampler: Sampler, shape: tuple[int, ...], num_steps: in
             if return_path:
                 path.append(x)
     return torch.stack(path) if return_path else x
-
-
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -49,7 +49,7 @@ from gmtext.nn.classifier import DigitClassifier
 from gmtext.train import TrainConfig, fit, minibatches
 
 # DigitClassifier is imported for gmtext.metrics; it is documented where it is defined (gmtext.nn)
-__all__ = ["digit_classifier", "digit_features", "predict_digits", "classifier_accuracy",
+__all__ = ["digit_classifier", "digit_features", "predict_digits", "label_accuracy", "classifier_accuracy",
            "digits_frechet_distance", "CHECKPOINT", "SEED", "EPOCHS"]
 
 CHECKPOINT = "digit_classifier-v1.pt"   # bump the version when the network or its training changes
@@ -177,7 +177,19 @@ def classifier_accuracy(split: str = "test") -> float:
         True
     """
     x, y = digits(split, labels=True)
-    return float((predict_digits(x) == y).double().mean())
+    return label_accuracy(x, y)
+
+
+def label_accuracy(images: Tensor, labels: Tensor) -> float:
+    """The fraction of ``images`` (0..16 scale) that the shared digit classifier gives ``labels``.
+
+    How well a class-conditional generator follows its labels (chapter 3.x), or how much of a
+    digit's identity a translation keeps (CycleGAN's content preservation).
+    """
+    if not isinstance(labels, Tensor) or labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},), got "
+                         f"{tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__}")
+    return float((predict_digits(images) == labels.to(torch.long)).double().mean())
 
 
 def predict_digits(images: Tensor) -> Tensor:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from einops import rearrange
@@ -70,13 +69,6 @@ class NoiseConditionalScore(nn.Module):
     def at(self, sigma: float) -> Callable[[Tensor], Tensor]:
         """The score function ``x -> s(x, sigma)`` at one fixed level (for single-level tools)."""
         return lambda x: self(x, sigma)
-
-    def on_path(self, schedule: Any) -> Callable[..., Tensor]:
-        r"""The same network called by time: ``model(x, t) = s(x, sigma_t)`` on a variance-exploding
-        path (the contract of every sampler in :mod:`gmtext.diffusion`)."""
-        def model(x: Tensor, t: Tensor, **condition: Any) -> Tensor:
-            return self(x, schedule.alpha_sigma(torch.as_tensor(t).double())[1].to(x.dtype))
-        return model
 
 
 class ConvScoreNet(nn.Module):

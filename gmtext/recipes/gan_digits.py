@@ -36,7 +36,7 @@ from gmtext.data.styles import unpaired_domains
 from gmtext.gan.cyclegan import CycleGAN, CycleHistory, train_cyclegan
 from gmtext.gan.sampling import to_gan_scale, translate
 from gmtext.gan.training import GANHistory, train_gan
-from gmtext.metrics.classifier import predict_digits
+from gmtext.metrics.classifier import label_accuracy
 from gmtext.nn.dcgan import DigitDiscriminator, DigitGenerator
 from gmtext.train import TrainConfig, minibatches
 
@@ -116,11 +116,7 @@ def content_preservation(model: CycleGAN, split: str = "test", seed: int = 0) ->
     by B -> A); and :math:`F(G(a))` (``cycle_a``).
     """
     (a, ya), (b, yb) = unpaired_domains(split, seed=seed)
-
-    def accuracy(x: Tensor, y: Tensor) -> float:
-        return float((predict_digits(x) == y).double().mean())
-
-    return {"source_a": accuracy(a, ya), "raw_b": accuracy(b, yb),
-            "inverted_b": accuracy(16 - b, yb),
-            "translated_b": accuracy(translate(model.g_ba, b), yb),
-            "cycle_a": accuracy(translate(model.g_ba, translate(model.g_ab, a)), ya)}
+    return {"source_a": label_accuracy(a, ya), "raw_b": label_accuracy(b, yb),
+            "inverted_b": label_accuracy(16 - b, yb),
+            "translated_b": label_accuracy(translate(model.g_ba, b), yb),
+            "cycle_a": label_accuracy(translate(model.g_ba, translate(model.g_ab, a)), ya)}

@@ -29,16 +29,12 @@ import torch
 from torch import Tensor
 
 from gmtext._validate import check_data as check_points
+from gmtext._validate import check_positive_int as _check_positive_int
 from gmtext.diffusion.samplers import sample
 from gmtext.diffusion.schedules import ladder_schedule
 from gmtext.diffusion.sde import AnnealedLangevinSampler
 
 __all__ = ["langevin_dynamics", "annealed_langevin_dynamics", "langevin_stationary_variance"]
-
-
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def langevin_dynamics(score: Callable[[Tensor], Tensor], x0: Tensor, step_size: float, n_steps: int,
