@@ -4,6 +4,8 @@
 #   make lab         JupyterLab on the notebooks, with the venv's kernel
 #   make check-book  open every page of the built book in headless Chromium and check it
 #   make bench       run the benchmarks and print their table
+#   NB_EXECUTED=DIR  make test keeps each notebook nbval executed in DIR; make book takes them from
+#                    there instead of executing them again (CI: every notebook executed once)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,6 +13,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gmtext-installed
 PROFILE ?= $(or $(GMTEXT_PROFILE),default)
 JOBS ?= 2
+NB_EXECUTED ?=
 
 .PHONY: setup book test lab check-book bench clean chromium
 
@@ -29,17 +32,24 @@ $(STAMP): requirements.txt pyproject.toml
 # The notebooks are executed first, two at a time (jupyter-cache's parallel executor, one process
 # per core), into an emptied cache; the build then takes their outputs from the cache. A notebook
 # that failed there is not cached, so the build executes it again and stops on its error.
+# With NB_EXECUTED=DIR the cache is filled instead with the notebooks `make test NB_EXECUTED=DIR`
+# executed under nbval (decision 31); any notebook missing there is executed by the build itself.
 CACHE := _build/.jupyter_cache
 book: setup
 	rm -rf $(CACHE) && mkdir -p _build
+ifeq ($(NB_EXECUTED),)
 	yes | JUPYTERCACHE=$(CACHE) $(VENV)/bin/jcache notebook add notebooks/*.ipynb >/dev/null
 	GMTEXT_PROFILE=$(PROFILE) JUPYTERCACHE=$(CACHE) $(VENV)/bin/jcache project execute \
 	  --executor local-parallel --timeout 600
+else
+	$(PY) scripts/cache_executed.py $(CACHE) $(wildcard $(NB_EXECUTED)/*.ipynb)
+endif
 	GMTEXT_PROFILE=$(PROFILE) $(VENV)/bin/jupyter-book build . --toc book/_toc.yml -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} GMTEXT_PROFILE=$(PROFILE) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env
+	$(if $(NB_EXECUTED),rm -rf $(NB_EXECUTED))
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} GMTEXT_PROFILE=$(PROFILE) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env $(if $(NB_EXECUTED),--nb-executed=$(NB_EXECUTED))
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
