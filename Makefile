@@ -2,6 +2,7 @@
 #   make book        set up .venv if missing, execute every notebook, build the HTML book
 #   make test        set up .venv if missing, run the whole test suite (unit tests, doctests, notebooks)
 #   make lab         JupyterLab on the notebooks, with the venv's kernel
+#   make student     the student edition: notebooks and HTML book without solutions (after make book)
 #   make check-book  open every page of the built book in headless Chromium and check it
 #   make bench       run the benchmarks and print their table
 #   NB_EXECUTED=DIR  make test keeps each notebook nbval executed in DIR; make book takes them from
@@ -15,15 +16,20 @@ PROFILE ?= $(or $(GMTEXT_PROFILE),default)
 JOBS ?= 2
 NB_EXECUTED ?=
 
-.PHONY: setup book test lab check-book bench clean chromium
+.PHONY: setup book test lab check-book bench clean chromium student
 
 setup: $(STAMP)
 
 # torch is pinned and installed first: the exact pin selects the CPU wheel, an open range would
-# pull several GB of CUDA packages.
+# pull several GB of CUDA packages. On a GPU machine choose the build of that pin with
+# TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128; `torch==2.13.0` in
+# requirements.txt is then already met by 2.13.0+cu128) or the whole TORCH_SPEC; both apply
+# when .venv is set up, so remove $(STAMP) to switch an existing one.
+TORCH_SPEC ?= $(shell grep -E '^torch==' requirements.txt)
+TORCH_INDEX_URL ?=
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m pip check
@@ -46,6 +52,17 @@ else
 endif
 	GMTEXT_PROFILE=$(PROFILE) $(VENV)/bin/jupyter-book build . --toc book/_toc.yml -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+# The student edition (decision 32): notebooks with every solution stubbed, and the HTML book
+# without solutions, built from the outputs `make book` left in its cache. RUN=1 also executes
+# each student notebook (quick profile) up to its first exercise, which must stop there.
+STUDENT := _build/student
+student: setup
+	$(PY) scripts/student.py notebooks $(STUDENT)/notebooks
+	$(PY) scripts/student.py book $(CACHE) $(STUDENT)/src
+	$(VENV)/bin/jupyter-book build $(STUDENT)/src --toc $(CURDIR)/$(STUDENT)/src/book/_toc.yml -W -n --keep-going
+	$(PY) scripts/student.py check $(STUDENT)/notebooks --html $(STUDENT)/src/_build/html $(if $(RUN),--run)
+	@echo "Student notebooks: $(CURDIR)/$(STUDENT)/notebooks; student book: file://$(CURDIR)/$(STUDENT)/src/_build/html/index.html"
 
 test: setup
 	$(if $(NB_EXECUTED),rm -rf $(NB_EXECUTED))

@@ -83,3 +83,36 @@ def check_float32(x: Tensor, owner: str, expected: torch.dtype = torch.float32) 
         hint = "" if x.is_floating_point() else ", after rescaling integer data"
         raise TypeError(f"{owner} expects {str(expected).replace('torch.', '')} input (the dtype "
                         f"of its weights), got {x.dtype} (convert with x.to({expected}){hint})")
+
+
+def module_device(module: object) -> torch.device | None:
+    """The device of a module's first parameter (or buffer); ``None`` for a plain function or a
+    module without tensors (an exact oracle), which runs wherever its input is."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return None
+
+
+def check_same_device(a: Tensor | torch.nn.Module | object, b: Tensor | torch.nn.Module | object,
+                      a_name: str = "model", b_name: str = "x") -> None:
+    """``a`` and ``b`` (tensors or modules) must sit on one device; the error names both.
+
+    Anything else (a plain function such as an exact oracle) and a module without tensors pass.
+
+    Torch's own error for a mixed computation comes from deep inside a kernel and names neither
+    the network nor the fix; this check runs before it.
+
+    Example:
+        >>> check_same_device(torch.zeros(1, device="meta"), torch.zeros(1), "noise", "x0")
+        Traceback (most recent call last):
+        ...
+        ValueError: noise is on meta but x0 is on cpu: move one with .to(...) (e.g. model.to(x.device))
+    """
+    devices = [v.device if isinstance(v, Tensor) else module_device(v) for v in (a, b)]
+    if None not in devices and devices[0] != devices[1]:
+        raise ValueError(f"{a_name} is on {devices[0]} but {b_name} is on {devices[1]}: move one "
+                         "with .to(...) (e.g. model.to(x.device))")

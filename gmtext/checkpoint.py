@@ -27,6 +27,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gmtext import distributed
+from gmtext._validate import module_device
+
 
 def save(state_dict: Mapping[str, Tensor], path: str | os.PathLike) -> Path:
     """Write ``state_dict`` to ``path`` atomically (temporary file, then rename).
@@ -53,7 +56,8 @@ def save(state_dict: Mapping[str, Tensor], path: str | os.PathLike) -> Path:
 
 
 def load(module: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load the ``state_dict`` at ``path`` into ``module`` (``weights_only=True``, strict).
+    """Load the ``state_dict`` at ``path`` into ``module`` (``weights_only=True``, strict), onto
+    the module's device (files hold CPU tensors, so a checkpoint moves between CPU and GPU).
 
     Raises:
         FileNotFoundError: if there is no file.
@@ -63,7 +67,7 @@ def load(module: nn.Module, path: str | os.PathLike) -> nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location=module_device(module) or "cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: say which file and why
         raise RuntimeError(f"checkpoint {path} could not be read: {err}") from err
     if not isinstance(state, dict):
@@ -80,7 +84,8 @@ def load_or_train(module: nn.Module, path: str | os.PathLike,
     """Load ``module``'s weights from ``path`` if possible, else call ``train(module)`` and save.
 
     A missing file trains silently; a corrupt or mismatched file is reported with a warning,
-    then the module is trained and the file replaced.
+    then the module is trained and the file replaced. Under ``torchrun`` every process trains
+    (each holds its shard of the data); only rank 0 writes the file and prints.
 
     Returns:
         True if the weights were loaded, False if the module was trained.
@@ -89,13 +94,14 @@ def load_or_train(module: nn.Module, path: str | os.PathLike,
     if path.is_file():
         try:
             load(module, path)
-            if verbose:
+            if verbose and distributed.is_main():
                 print(f"loaded {type(module).__name__} from {path}")
             return True
         except RuntimeError as err:
             warnings.warn(f"{err}; retraining and overwriting it", stacklevel=2)
     train(module)
-    save(module.state_dict(), path)
-    if verbose:
-        print(f"trained {type(module).__name__} and saved it to {path}")
+    if distributed.is_main():
+        save(module.state_dict(), path)
+        if verbose:
+            print(f"trained {type(module).__name__} and saved it to {path}")
     return False

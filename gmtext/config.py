@@ -38,20 +38,25 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "density.anim_frames": (10, 30, 40),          # EM iterations shown in the chapter's animation
     "density.digits_em_iters": (50, 100, 200),    # EM iterations per mixture on the 64-D digits
     "density.digits_k_max": (100, 100, 150),      # largest number of components tried on the digits
+    # section 1.x: autoregressive models (cosine schedule over the epochs; best val epoch kept)
+    "autoregressive.epochs": (1, 20, 40),         # epochs of the PixelCNN on the digits
+    "autoregressive.shallow_epochs": (1, 10, 30), # epochs of the FVSBN, NADE and MADE
+    "autoregressive.seconds": (10, 600, 900),     # safety cap of each fit (the epochs decide)
+    "autoregressive.samples": (16, 100, 400),     # digits drawn for the grid and the timing
     # chapter 2: variational autoencoders (early stopping on val ends training before the cap)
     "vae.steps": (200, 20000, 40000),             # step cap of the chapter's digit VAEs
     "vae.beta_steps": (100, 1500, 20000),         # step cap of each beta-VAE (rate-distortion)
     "vae.map_steps": (150, 1500, 20000),          # step cap of the VAE with a 2-D latent
     "vae.patience": (3, 20, 30),                  # val checks (every 50 steps) without gain
     "vae.iwae_k": (100, 1000, 5000),              # importance samples of the test IWAE bound
-    "vae.samples": (200, 1000, 2000),             # generated digits for the Frechet distance
+    "vae.samples": (200, 1000, 1000),             # digits per Frechet distance (sets of equal size)
     "vae.grad_samples": (1000, 20000, 100000),    # single-sample gradient estimates per estimator
     "vae.anim_frames": (6, 24, 40),               # frames of the interpolation animation
     # chapter 4: normalizing flows (steps are caps; the *_seconds rows bound wall time on 2 cores)
     "flows.toy_steps": (150, 1000, 10000),        # Adam steps of each 2-D spline flow (fresh samples each)
     "flows.ring_steps": (150, 800, 10000),        # Adam steps of the ring8 spline flow (6 layers: slower)
     "flows.affine_steps": (100, 600, 5000),       # Adam steps of each 2-D affine flow (the failure case)
-    "flows.toy_seconds": (4, 45, 300),            # safety cap on each 2-D flow fit (steps decide)
+    "flows.toy_seconds": (4, 240, 300),            # safety cap on each 2-D flow fit (steps decide)
     "flows.n_train": (5000, 50000, 200000),       # samples for the best single Gaussian on a toy
     "flows.n_test": (10000, 20000, 100000),       # samples per KL estimate (conventions: >= 1e4)
     "flows.digits_steps": (200, 20000, 50000),    # step cap of the digit flows (early stopping ends them)
@@ -73,7 +78,8 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "gan.digits_steps": (100, 2000, 6000),        # generator steps of the DCGAN
     "gan.cond_steps": (100, 1200, 6000),          # generator steps of the conditional GAN (learns faster)
     "gan.cycle_steps": (60, 600, 3000),           # steps of the CycleGAN
-    "gan.samples": (200, 1000, 2000),             # generated digits for the Frechet distance
+    "gan.cycle_ablation_steps": (60, 600, 3000),  # steps of the CycleGAN without its cycle term
+    "gan.samples": (200, 1000, 1000),             # digits per Frechet distance (sets of equal size)
     # chapter 5: score matching
     "score.n_train": (5000, 20000, 100000),       # training samples drawn from a 2-D toy
     "score.n_eval": (50000, 50000, 200000),       # samples of each Monte Carlo identity check
@@ -90,9 +96,9 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "score.digits_steps_per_level": (5, 20, 40),  # annealed Langevin steps per level, digits
     # chapter 6: diffusion models
     "diffusion.toy_steps": (300, 2600, 20000),        # Adam steps of each 2-D epsilon-network
-    "diffusion.toy_seconds": (4, 45, 300),            # safety cap of each 2-D fit (steps decide)
+    "diffusion.toy_seconds": (4, 240, 300),            # safety cap of each 2-D fit (steps decide)
     "diffusion.digits_steps": (200, 1400, 20000),     # Adam steps of the digit epsilon-network
-    "diffusion.digits_seconds": (5, 70, 600),         # safety cap of the digit fit (steps decide)
+    "diffusion.digits_seconds": (5, 300, 600),         # safety cap of the digit fit (steps decide)
     "diffusion.n_test": (2000, 10000, 20000),         # samples per PF-ODE KL (conventions: >= 1e4)
     "diffusion.ode_steps": (20, 25, 100),             # RK4 steps of the PF-ODE likelihood
     "diffusion.bench_ode_steps": (20, 100, 200),      # RK4 steps of the benchmark PF-ODE likelihood
@@ -105,18 +111,18 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "diffusion.bench_digits_seconds": (5, 600, 1800),  # safety cap of the benchmark digit fit
     # chapter 6, flow matching and discrete likelihood section
     "fm.toy_steps": (300, 1500, 10000),           # Adam steps of each 2-D velocity / epsilon network
-    "fm.toy_seconds": (4, 60, 300),               # safety wall-time cap of each 2-D fit
+    "fm.toy_seconds": (4, 240, 300),               # safety wall-time cap of each 2-D fit
     "fm.n_samples": (500, 2000, 5000),            # samples per sampler and NFE on the toy (MMD)
     "fm.n_test": (1000, 4000, 20000),             # fresh points of the ODE-likelihood KL
     "fm.ode_steps": (20, 50, 100),                # RK4 steps of the ODE likelihood
     "fm.bench_n_test": (1000, 10000, 20000),      # benchmark KL test points (conventions: >= 1e4)
     "fm.digits_steps": (150, 1500, 20000),        # Adam steps of the digit velocity / epsilon nets
-    "fm.digits_seconds": (4, 60, 300),            # safety wall-time cap of each digit fit
+    "fm.digits_seconds": (4, 240, 300),            # safety wall-time cap of each digit fit
     "fm.digit_samples": (300, 1000, 2000),        # generated digits per sampler and NFE (Frechet)
     "vdm.steps": (60, 1000, 5000),                # step cap of the discrete-aware VDM (early stopping)
-    "vdm.seconds": (6, 120, 600),                 # safety wall-time cap of the discrete-aware VDM
+    "vdm.seconds": (6, 400, 600),                 # safety wall-time cap of the discrete-aware VDM
     "vdm.eps_steps": (40, 500, 5000),             # step cap of the plain epsilon VDM
-    "vdm.eps_seconds": (3, 60, 300),              # safety wall-time cap of the plain epsilon VDM
+    "vdm.eps_seconds": (3, 240, 300),              # safety wall-time cap of the plain epsilon VDM
     "vdm.patience": (2, 3, 6),                    # val checks (every 100 steps) without gain
     "vdm.repeats": (2, 8, 32),                    # Monte Carlo repeats of the test bound per image
     "vdm.bench_seconds": (10, 600, 1200),         # safety wall-time cap of each benchmark VDM fit
@@ -128,8 +134,36 @@ BUDGETS: dict[str, tuple[int | float, int | float, int | float]] = {
     "unified.mc_n": (50000, 1000000, 4000000),    # samples of each continuous-loss estimate
     "unified.lt_points": (300, 5000, 20000),      # points of the L_T sequence (common noise)
     "unified.toy_steps": (300, 4000, 10000),      # Adam steps of the one trained ring8 network
-    "unified.toy_seconds": (6, 60, 300),          # safety cap of that fit (steps decide)
+    "unified.toy_seconds": (6, 240, 300),          # safety cap of that fit (steps decide)
     "unified.n_samples": (500, 2000, 5000),       # samples drawn through every view of the network
+    # chapter 8: conditional generation (one cached class-conditional digit model, shared later)
+    "conditional.steps": (100, 3000, 20000),      # Adam steps of the class-conditional epsilon-network
+    "conditional.samples": (200, 1000, 2000),     # samples per guidance weight (Frechet distance, P/R)
+    "conditional.sample_steps": (10, 20, 100),    # DDIM steps per sample (guidance sweep, SDEdit)
+    "conditional.classifier_steps": (50, 800, 5000),    # AdamW steps of the noisy-digit classifier
+    "conditional.cg_samples": (50, 500, 2000),    # samples per classifier-guidance scale
+    "conditional.toy_samples": (500, 2000, 20000),   # samples per guidance weight on the 2-D toy
+    "conditional.toy_steps": (30, 100, 500),      # DDPM / DDIM steps on the 2-D toy (exact epsilons)
+    "conditional.frames": (3, 9, 17),             # guidance weights in the slider and its animation
+    # chapter 9: inverse problems (one cached digit prior shared with later chapters)
+    "inverse.prior_steps": (150, 1000, 20000),    # Adam steps of the digit diffusion prior (cached)
+    "inverse.prior_seconds": (8, 400, 600),        # safety cap of the prior's fit (steps decide)
+    "inverse.n_test": (8, 32, 447),               # test digits per task
+    "inverse.k_samples": (4, 8, 32),              # posterior samples per test digit
+    "inverse.steps": (20, 100, 1000),             # sampler steps on the 1,000-step grid
+    "inverse.exact_n": (1000, 4000, 20000),       # (x, y) pairs of the exact Gaussian check
+    "inverse.exact_steps": (30, 100, 500),        # sampler steps in the exact Gaussian check
+    # chapter 10: the trilemma (few-step samplers; every network cached in the model store)
+    "trilemma.teacher_steps": (200, 1500, 20000),     # Adam steps of the digit v-teacher
+    "trilemma.distil_from": (8, 64, 128),             # DDIM steps of the teacher the first student halves
+    "trilemma.stage_steps": (40, 400, 4000),          # Adam steps of each halving (digits)
+    "trilemma.samples": (200, 1000, 2000),            # digits per Frechet distance
+    "trilemma.toy_teacher_steps": (300, 3000, 20000), # Adam steps of the grid25 v-teacher
+    "trilemma.toy_from": (4, 16, 64),                 # DDIM steps of the grid25 teacher the first student halves
+    "trilemma.toy_stage_steps": (50, 600, 4000),      # Adam steps of each halving (grid25)
+    "trilemma.reflow_pairs": (2000, 20000, 100000),   # (noise, endpoint) pairs of the exact grid25 flow
+    "trilemma.reflow_ode_steps": (50, 200, 500),      # Euler steps of the exact flow that makes the pairs
+    "trilemma.reflow_steps": (200, 3000, 20000),      # Adam steps of the reflow network
 }
 
 
@@ -181,6 +215,32 @@ def device(prefer: str | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {choice!r} requested but CUDA is not available; use 'cpu'")
     return dev
+
+
+def generator(seed: int, device: str | torch.device | None = None) -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` (CPU when ``None``) seeded with ``seed``.
+
+    Noise in gmtext is drawn on the generator's device and then moved to the data's device, so a
+    CPU generator gives the same numbers whether the model runs on the CPU or on a GPU (at the cost
+    of one copy per draw); a generator on the GPU saves the copy but draws another stream.
+
+    Example:
+        >>> generator(0).device.type, torch.equal(torch.rand(2, generator=generator(0)),
+        ...                                       torch.rand(2, generator=generator(0)))
+        ('cpu', True)
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return torch.Generator(device=torch.device("cpu") if device is None else device).manual_seed(seed)
+
+
+def generator_device(generator: torch.Generator | None) -> torch.device:
+    """Where ``generator`` draws: its device, or the CPU for ``None`` (torch's default generator).
+
+    Pass it as ``device=`` of every ``torch.rand*`` call that takes ``generator=``, then move the
+    draw to the data with ``.to(x.device)``: the rule that keeps CPU and GPU runs on one stream.
+    """
+    return torch.device("cpu") if generator is None else generator.device
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 if TYPE_CHECKING:
     from gmtext.train import History
 
-__all__ = ["EMA", "EarlyStopping"]
+__all__ = ["EMA", "EarlyStopping", "evaluate_average"]
 
 
 def _positive_int(name: str, value: int) -> None:
@@ -111,3 +111,20 @@ class EarlyStopping:
     def on_end(self, history: History) -> None:
         if self.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+
+
+def evaluate_average(model: nn.Module, ema: EMA, evaluate: Callable[[], float]) -> Callable[[], float]:
+    """``evaluate`` of the averaged weights: they are loaded into ``model`` for the call only."""
+
+    def judged() -> float:
+        current = copy.deepcopy(model.state_dict())
+        was_training = model.training
+        ema.copy_to(model)
+        model.eval()
+        try:
+            return evaluate()
+        finally:
+            model.load_state_dict(current)
+            model.train(was_training)
+
+    return judged

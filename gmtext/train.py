@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,8 +28,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gmtext import distributed
+from gmtext._validate import module_device
 from gmtext.data.batches import batch_source, minibatches
-from gmtext.snapshots import EMA, EarlyStopping
+from gmtext.snapshots import EMA, EarlyStopping, _positive_int, evaluate_average
 
 Callback = Callable[[int, float, "History"], "bool | None"]
 
@@ -42,11 +43,6 @@ def _optional_positive(name: str, value: float | None) -> None:
     if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                   and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
-
-
-def _positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -200,6 +196,14 @@ def fit(model: nn.Module | None, loss_fn: Callable[..., Tensor],
         optimizer: use this optimiser instead of building one from ``config`` (its own learning
             rate and weight decay then apply; ``config.lr_schedule`` still does).
 
+    Every tensor of a batch is moved to ``model``'s device (a CPU batch feeds a GPU model).
+    Under ``torchrun`` (an initialised process group, :mod:`gmtext.distributed`) every rank draws
+    the same global batch, keeps its shard, averages its gradients with the others and starts from
+    rank 0's weights; ``history.loss`` is the global batch's loss, only rank 0 shows a progress bar,
+    and all ranks stop at the same step. Per-example noise drawn inside ``loss_fn`` is then the same
+    on every rank: draw it with the batch instead (as
+    :func:`gmtext.diffusion.training.train_diffusion` does).
+
     Raises:
         TypeError: if ``config`` is not a :class:`TrainConfig`.
         ValueError: for a missing ``model``/``optimizer``/``evaluate`` that the config needs, or a
@@ -217,6 +221,8 @@ def fit(model: nn.Module | None, loss_fn: Callable[..., Tensor],
     if (config.eval_every is None) != (evaluate is None):
         raise ValueError("early stopping needs both config.eval_every and evaluate=...; got "
                          f"eval_every={config.eval_every!r} and evaluate={evaluate!r}")
+    if distributed.is_distributed() and model is not None:
+        distributed.broadcast_module(model)              # one start on every rank, before the EMA copy
     if optimizer is None:
         optimizer = make_optimizer(model.parameters(), config)
     scheduler = make_lr_scheduler(optimizer, config) if config.lr_schedule != "constant" else None
@@ -225,18 +231,22 @@ def fit(model: nn.Module | None, loss_fn: Callable[..., Tensor],
     if evaluate is not None:
         judged = model if ema is None else ema.shadow
         callbacks.insert(0, EarlyStopping(judged, evaluate if ema is None
-                                          else _on_average(model, ema, evaluate),
+                                          else evaluate_average(model, ema, evaluate),
                                           every=config.eval_every, patience=config.patience))
-    draw = batch_source(batches)
+    draw, device, parallel = batch_source(batches), module_device(model), distributed.is_distributed()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     history, start = History(), time.perf_counter()
-    bar = tqdm(total=config.steps, desc=config.desc, disable=not config.progress, mininterval=0.5)
+    bar = tqdm(total=config.steps, desc=config.desc, mininterval=0.5,
+               disable=not config.progress or not distributed.is_main())
     for step in range(config.steps):
-        loss = loss_fn() if draw is None else loss_fn(draw(step))
-        if not torch.isfinite(loss):
-            raise ValueError(f"loss is {loss.item()} at step {step}: training diverged "
+        loss = loss_fn() if draw is None else loss_fn(_on_device(distributed.shard(draw(step)), device))
+        value = distributed.mean_over_ranks(loss.detach())      # the global batch's loss
+        if not torch.isfinite(value):
+            raise ValueError(f"loss is {value.item()} at step {step}: training diverged "
                              "(lower the learning rate, or check the model's inputs)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(params)
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
         optimizer.step()
@@ -244,14 +254,14 @@ def fit(model: nn.Module | None, loss_fn: Callable[..., Tensor],
             scheduler.step()
         if ema is not None:
             ema.update(model)
-        history.loss.append(loss.item())
+        history.loss.append(value.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
         bar.update(1)
         stop = any([bool(cb(step, history.loss[-1], history)) for cb in callbacks])
         timed_out = (config.max_seconds is not None
                      and time.perf_counter() - start > config.max_seconds)
-        if stop or timed_out:
+        if distributed.any_rank(stop or timed_out, value.device) if parallel else stop or timed_out:
             history.stopped_early = step + 1 < config.steps
             if history.stopped_early:
                 _end_bar(bar, step + 1, "time cap" if timed_out and not stop else "early stop")
@@ -265,22 +275,21 @@ def fit(model: nn.Module | None, loss_fn: Callable[..., Tensor],
     return history
 
 
-def _on_average(model: nn.Module, ema: EMA, evaluate: Callable[[], float]) -> Callable[[], float]:
-    """``evaluate`` of the averaged weights: they are loaded into ``model`` for the call only."""
+def descend(loss: Tensor, optimizer: torch.optim.Optimizer, params: Iterable[Tensor],
+            clip_grad_norm: float | None = None) -> None:
+    """One gradient step on ``loss``: zero the gradients, back-propagate, clip their global norm
+    to ``clip_grad_norm`` (if given), step. The inner step of a second player (a GAN's critic)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(params, clip_grad_norm)
+    optimizer.step()
 
-    def judged() -> float:
-        current = copy.deepcopy(model.state_dict())
-        was_training = model.training
-        ema.copy_to(model)
-        model.eval()
-        try:
-            return evaluate()
-        finally:
-            model.load_state_dict(current)
-            model.train(was_training)
 
-    return judged
+def _on_device(batch: Any, device: torch.device | None) -> Any:
+    """Every tensor of ``batch`` on ``device`` (unchanged when ``device`` is None or already right)."""
+    return batch if device is None else distributed.map_tensors(batch, lambda t: t.to(device))
 
 
 __all__ = ["OPTIMIZERS", "LR_SCHEDULES", "TrainConfig", "make_optimizer", "make_lr_scheduler",
-           "EMA", "History", "EarlyStopping", "minibatches", "batch_source", "fit", "Callback"]
+           "descend", "EMA", "History", "EarlyStopping", "minibatches", "batch_source", "fit", "Callback"]

@@ -22,7 +22,8 @@ TITLES = {"density": "Chapter 1: density estimation", "vae": "Chapter 2: variati
           "gan": "Chapter 3: GANs", "flows": "Chapter 4: normalizing flows",
           "score": "Chapter 5: score matching", "diffusion": "Chapter 6: diffusion",
           "diffusion_nll": "Chapter 6.x: likelihood of discrete digits",
-          "flow_matching": "Chapter 6.x: flow matching", "unified": "Chapter 7: the unified perspective"}
+          "flow_matching": "Chapter 6.x: flow matching", "unified": "Chapter 7: the unified perspective",
+          "conditional": "Chapter 8: conditional generation"}
 
 
 def _value(row: dict) -> str:

@@ -3,7 +3,7 @@
 Bottom up (the README, section Layout):
 
 - base: ``config``, ``_validate``, ``distributions``, ``snapshots``, ``data/``, ``nn/``, ``train``,
-  ``checkpoint``, ``ode``, ``divergences``, ``kmeans``, ``estimators``;
+  ``checkpoint``, ``ode``, ``divergences``, ``kmeans``, ``estimators``, ``distributed``;
 - families: every other module except ``viz/`` and ``recipes/`` (math, objectives, samplers);
 - ``viz/``: figures and animations, the only home of matplotlib (may import families);
 - ``recipes/``: seeded train-and-evaluate functions, the only readers of the run budgets.
@@ -27,7 +27,7 @@ PACKAGE = ROOT / "gmtext"
 MAX_LINES = 300
 
 BASE = {"config", "_validate", "distributions", "snapshots", "data", "nn", "train", "checkpoint",
-        "ode", "divergences", "kmeans", "estimators"}
+        "ode", "divergences", "kmeans", "estimators", "distributed", "store"}
 RANK = {"base": 0, "family": 1, "viz": 2, "recipes": 3}
 
 

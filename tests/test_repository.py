@@ -23,6 +23,15 @@ def test_notebooks_are_committed_without_outputs(path):
     assert "widgets" not in nb.get("metadata", {}), f"{path.name}: saved widget state in metadata"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_set_up_cells_are_collapsed_in_the_book(path):
+    """The imports (first code cell) show as a toggle in the HTML book, not as a wall of code."""
+    nb = json.loads(path.read_text())
+    first = next(cell for cell in nb["cells"] if cell["cell_type"] == "code")
+    assert "hide-input" in first.get("metadata", {}).get("tags", []), (
+        f"{path.name}: tag the first code cell (imports) 'hide-input'")
+
+
 def test_environment_yml_mirrors_requirements():
     reqs = pinned((ROOT / "requirements.txt").read_text().splitlines())
     env = [line.strip().removeprefix("- ").strip()

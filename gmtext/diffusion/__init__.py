@@ -5,7 +5,8 @@ predicts (:mod:`~gmtext.diffusion.parameterization`), one weighted denoising los
 (:mod:`~gmtext.diffusion.losses`), one exact-mixture oracle (:mod:`~gmtext.diffusion.oracles`) and
 one sampler contract (:mod:`~gmtext.diffusion.samplers`, :mod:`~gmtext.diffusion.sde`); flow
 matching (:mod:`~gmtext.diffusion.flow_matching`) is the linear path with the velocity target.
-The most used names are re-exported here; ``vdm`` and ``discrete`` are imported explicitly.
+The most used names are re-exported here; ``vdm`` and ``discrete`` are imported explicitly, and so are
+``guidance`` and ``sdedit`` (chapter 8); the two trainers of ``distillation`` (chapter 10) are re-exported.
 """
 
 from gmtext.diffusion.flow_matching import FlowPath, cfm_loss, cosine_path, linear_path, mixture_velocity
@@ -23,6 +24,7 @@ from gmtext.diffusion.schedules import (CosineSchedule, LinearSchedule, Schedule
 from gmtext.diffusion.sde import (AnnealedLangevinSampler, EulerMaruyamaSampler, ProbabilityFlowSampler,
                                   probability_flow_velocity)
 from gmtext.diffusion.training import train_diffusion, train_flow_matching
+from gmtext.diffusion.distillation import progressive_distillation, reflow
 
 __all__ = [
     "Schedule", "DiscreteSchedule", "VPSchedule", "VESchedule", "LinearSchedule", "CosineSchedule",
@@ -35,4 +37,5 @@ __all__ = [
     "ProbabilityFlowSampler", "AnnealedLangevinSampler", "probability_flow_velocity", "sample",
     "FlowPath", "linear_path", "cosine_path", "cfm_loss", "mixture_velocity",
     "ode_log_likelihood", "elbo_terms", "train_diffusion", "train_flow_matching",
+    "progressive_distillation", "reflow",
 ]

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gmtext.config import generator_device
 from gmtext.data.toy import GaussianMixture
 from gmtext.diffusion.losses import denoising_loss
 from gmtext.diffusion.oracles import mixture_model
@@ -113,8 +114,8 @@ def cfm_loss(model: nn.Module, data: Tensor, generator: torch.Generator | None =
         raise ValueError(f"data must be a tensor (B, D), got "
                          f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
     if noise is None:
-        noise = torch.randn(data.shape, generator=generator).to(data)
-    s = torch.rand(data.shape[0], generator=generator).to(data)
+        noise = torch.randn(data.shape, generator=generator, device=generator_device(generator)).to(data)
+    s = torch.rand(data.shape[0], generator=generator, device=generator_device(generator)).to(data)
     return denoising_loss(FlowPath.to_diffusion(model), path.schedule, data, t=1 - s.double(), noise=noise,
                           prediction_type="velocity", reduction="sum", condition=condition).mean()
 

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from gmtext.config import generator_device
 from gmtext.diffusion.losses import denoising_loss
 from gmtext.diffusion.parameterization import coefficients, to_x0_and_epsilon
 from gmtext.diffusion.process import Model, noise_like, posterior_coefficients
@@ -251,7 +252,8 @@ def continuous_diffusion_loss(model: Model, schedule: Schedule, x0: Tensor,
     lo, hi = _time_range(t_range)
     if not getattr(schedule, "continuous", False):
         raise ValueError(f"the continuous loss needs a continuous schedule, got {type(schedule).__name__}")
-    t = lo + (hi - lo) * torch.rand(x0.shape[0], generator=generator, dtype=torch.float64)
+    t = lo + (hi - lo) * torch.rand(x0.shape[0], generator=generator, dtype=torch.float64,
+                                   device=generator_device(generator)).cpu()
     with torch.no_grad():
         loss = denoising_loss(model, schedule, x0, generator, prediction_type=prediction_type, target="sample",
                               weighting="elbo", reduction="sum", t=t.to(x0.device))

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gmtext._validate import check_same_device
 from gmtext.diffusion.parameterization import (check_prediction_type, coefficients, from_x0_and_epsilon,
                                                to_x0_and_epsilon)
 from gmtext.diffusion.process import Model, noise_like, sample_times
@@ -114,12 +115,15 @@ def denoising_loss(model: Model, schedule: Schedule, x0: Tensor, generator: torc
     noise = noise_like(x0, generator) if noise is None else noise
     if noise.shape != x0.shape:
         raise ValueError(f"noise has shape {tuple(noise.shape)}, x0 has {tuple(x0.shape)}")
+    check_same_device(t, x0, "t", "x0")
+    check_same_device(noise, x0, "noise", "x0")
     a, s, da, ds = coefficients(schedule, t, x0)
     x_t = a * x0 + s * noise                                           # eq. (6.2)
     out = model(x_t, t.to(x0.dtype), **(condition or {}))
     if not isinstance(out, Tensor) or out.shape != x0.shape:
         raise ValueError(f"the model output must have the shape of x0, {tuple(x0.shape)}, got "
                          f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}")
+    check_same_device(out, x0, "the model output", "x0")
     if not bool(torch.isfinite(out).all()):
         bad = t[~torch.isfinite(out.detach()).flatten(1).all(1)]
         raise ValueError(f"the model returned NaN or inf at t = {bad[:3].tolist()} "

@@ -5,9 +5,12 @@ Given :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`, any one of these determi
 
 .. math::
     \varepsilon = \frac{x_t - \alpha_t x_0}{\sigma_t},\qquad
-    v = \alpha_t\varepsilon - \sigma_t x_0 \ \text{(Salimans \& Ho, 2022, arXiv:2202.00512)},\qquad
-    \nabla_{x_t}\log q(x_t) = -\frac{\varepsilon}{\sigma_t}\ \text{(Tweedie)},\qquad
-    \dot x_t = \dot\alpha_t x_0 + \dot\sigma_t\varepsilon\ \text{(the velocity of flow matching)}.
+    v = \alpha_t\varepsilon - \sigma_t x_0,\qquad
+    \nabla_{x_t}\log q(x_t) = -\frac{\varepsilon}{\sigma_t},\qquad
+    \dot x_t = \dot\alpha_t x_0 + \dot\sigma_t\varepsilon:
+
+the noise, :math:`v` (Salimans & Ho, 2022, arXiv:2202.00512), the score (Tweedie's formula) and
+the velocity of flow matching.
 
 From :math:`v`: :math:`x_0 = (\alpha_t x_t - \sigma_t v)/(\alpha_t^2+\sigma_t^2)`,
 :math:`\varepsilon = (\sigma_t x_t + \alpha_t v)/(\alpha_t^2+\sigma_t^2)`; from the velocity

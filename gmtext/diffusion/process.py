@@ -30,6 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from gmtext.config import generator_device
 from gmtext.diffusion.parameterization import broadcast_coefficient
 from gmtext.diffusion.ddpm import DiscreteSchedule
 from gmtext.diffusion.schedules import Schedule
@@ -99,7 +100,8 @@ def sample_times(schedule: Schedule, n: int, generator: torch.Generator | None =
     """
     if power <= 0:
         raise ValueError(f"power must be positive, got {power}")
-    u = torch.rand(n, generator=generator, dtype=torch.float64) ** power
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator_device(generator))
+    u = u.cpu() ** power
     if isinstance(schedule, DiscreteSchedule):
         k = torch.ceil(u * schedule.num_steps).clamp(min=1)
         return (k / schedule.num_steps).float()
@@ -113,8 +115,8 @@ def _alpha_sigma(schedule: Schedule, t: Tensor | float, x: Tensor) -> tuple[Tens
 
 def noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal noise shaped like ``x`` drawn from ``generator`` (on its device), moved to ``x``'s device."""
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    return torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype).to(x.device)
+    noise = torch.randn(x.shape, generator=generator, device=generator_device(generator), dtype=x.dtype)
+    return noise.to(x.device)
 
 
 __all__ = ["q_mean_std", "q_sample", "posterior_mean_variance", "posterior_coefficients",

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from gmtext._validate import check_positive_int as _check_positive_int
+from gmtext._validate import check_same_device, module_device
 from gmtext.diffusion.parameterization import check_prediction_type, coefficients, to_x0_and_epsilon
 from gmtext.diffusion.process import Model, noise_like, posterior_coefficients
 from gmtext.diffusion.ddpm import DiscreteSchedule
@@ -144,6 +145,7 @@ class Sampler:
         if not isinstance(model_output, Tensor) or model_output.shape != x_t.shape:
             got = tuple(model_output.shape) if isinstance(model_output, Tensor) else type(model_output).__name__
             raise ValueError(f"model_output must have the shape of x_t, {tuple(x_t.shape)}, got {got}")
+        check_same_device(model_output, x_t, "model_output", "x_t")
         if not bool(torch.isfinite(model_output).all()):
             raise ValueError(f"the model returned NaN or inf at t={float(t):.4g} (step {i + 1} of "
                              f"{len(times)}): check the network and its input")
@@ -227,7 +229,7 @@ class DDIMSampler(Sampler):
 
 def sample(model: Model, sampler: Sampler, shape: tuple[int, ...], num_steps: int,
            generator: torch.Generator | None = None, return_path: bool = False,
-           device: str | torch.device = "cpu", x_init: Tensor | None = None,
+           device: str | torch.device | None = None, x_init: Tensor | None = None,
            condition: dict[str, Any] | None = None) -> Tensor:
     """Run the sampling loop of the module docstring and return the final samples.
 
@@ -240,11 +242,17 @@ def sample(model: Model, sampler: Sampler, shape: tuple[int, ...], num_steps: in
         return_path: return every intermediate ``x`` stacked, ``(num_calls + 1, B, ...)``.
         x_init: the starting point instead of ``sampler.init_noise`` (e.g. uniform noise).
         condition: keyword arguments passed to ``model`` at every call (a class label, a caption).
+        device: where ``x`` lives; ``None``: the model's device (the CPU for a function).
+
+    Raises:
+        ValueError: if ``device`` is not the device of a ``model`` with parameters.
     """
+    device = (module_device(model) or torch.device("cpu")) if device is None else torch.device(device)
     sampler.set_timesteps(num_steps)
     x = sampler.init_noise(shape, generator, device=device) if x_init is None else x_init.to(device)
     if tuple(x.shape) != tuple(shape):
         raise ValueError(f"x_init has shape {tuple(x.shape)}, expected {tuple(shape)}")
+    check_same_device(model, x, "model", "x")
     path = [x]
     with torch.no_grad():
         for t in sampler.timesteps:

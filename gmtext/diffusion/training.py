@@ -16,8 +16,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from gmtext import distributed
 from gmtext.diffusion.flow_matching import FlowPath, cfm_loss, linear_path
 from gmtext.diffusion.losses import denoising_loss
+from gmtext.diffusion.process import noise_like, sample_times
 from gmtext.diffusion.schedules import Schedule
 from gmtext.train import History, TrainConfig, fit
 
@@ -58,7 +60,8 @@ def train_diffusion(model: nn.Module, schedule: Schedule, data: Tensor | Callabl
             draws fresh samples (a toy's ``sample``: infinite data).
         steps, lr, ema_decay, max_seconds, progress, desc: see :func:`gaussian_path_config`.
         generator: all randomness of training (batches, times, noise).
-        batch_size: the batch size.
+        batch_size: the batch size (per process under ``torchrun``: N processes train on
+            global batches of ``N * batch_size``, with the steps of one process on that batch).
         prediction_type: the network's target.
         power: see :func:`gmtext.diffusion.process.sample_times`.
         transform: applied to each batch, e.g. ``lambda x, g: scale_digits(x, "signed_bins", g).y``.
@@ -66,15 +69,22 @@ def train_diffusion(model: nn.Module, schedule: Schedule, data: Tensor | Callabl
     Returns:
         ``(ema_model, history)``: an averaged copy in eval mode, and the loss history.
     """
-    draw = _draw(data, batch_size, generator)
+    draw = _draw(data, batch_size * distributed.world_size(), generator)
 
-    def loss_fn(batch: Tensor) -> Tensor:
+    def examples(step: int) -> tuple[Tensor, Tensor, Tensor]:
+        # the global batch with its times and noise, so that each process's shard keeps its own
+        batch = draw(step)
         batch = transform(batch, generator) if transform is not None else batch
-        return denoising_loss(model, schedule, batch, generator, prediction_type=prediction_type,
-                              power=power).mean()
+        t = sample_times(schedule, batch.shape[0], generator, power=power)
+        return batch, t, noise_like(batch, generator)
+
+    def loss_fn(batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        x0, t, noise = batch
+        return denoising_loss(model, schedule, x0, t=t, noise=noise,
+                              prediction_type=prediction_type).mean()
 
     model.train()
-    history = fit(model, loss_fn, draw, gaussian_path_config(steps, lr, ema_decay, max_seconds, progress, desc))
+    history = fit(model, loss_fn, examples, gaussian_path_config(steps, lr, ema_decay, max_seconds, progress, desc))
     return history.ema, history
 
 

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from gmtext.config import generator_device
 from gmtext.data.images import scale_digits
 from gmtext.divergences import kl_normal
 from gmtext.diffusion.discrete import alpha_sigma, discrete_log_likelihood
@@ -150,8 +151,8 @@ def stratified_times(n: int, generator: torch.Generator | None = None,
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
-    u = torch.rand((), generator=generator)
-    order = torch.randperm(n, generator=generator)   # random order: every t_i alone is U(0, 1)
+    u = torch.rand((), generator=generator, device=generator_device(generator)).cpu()
+    order = torch.randperm(n, generator=generator, device=generator_device(generator)).cpu()   # random order: every t_i alone is U(0, 1)
     return ((u + order / n) % 1.0).to(device)
 
 
@@ -198,7 +199,7 @@ class VDM(nn.Module):
         y = scale_digits(x, "signed_levels").y.reshape(x.shape[0], -1)     # (B, D) in [-1, 1]
         b = y.shape[0]
         ends = self.schedule(torch.tensor([0.0, 1.0], device=y.device))   # gamma_0, gamma_1
-        noise = torch.randn(2, *y.shape, generator=generator).to(y.device)
+        noise = torch.randn(2, *y.shape, generator=generator, device=generator_device(generator)).to(y.device)
         alpha0, sigma0 = alpha_sigma(ends[0])
         recon = -discrete_log_likelihood(x, alpha0 * y + sigma0 * noise[0], ends[0], self.levels)
         t = stratified_times(b, generator, y.device) if times is None else times

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from gmtext._validate import check_finite
+from gmtext.config import generator_device
 from gmtext.distributions import standard_normal_log_prob
 
 __all__ = ["Transform", "Compose", "Flow", "soft_clamp"]
@@ -186,7 +187,7 @@ class Flow(nn.Module):
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         p = next(self.parameters(), torch.empty(0))
-        eps = torch.randn(n, self.dim, generator=generator, dtype=p.dtype)
+        eps = torch.randn(n, self.dim, generator=generator, dtype=p.dtype, device=generator_device(generator))
         return self.decode(temperature * eps.to(p.device))
 
     def trajectory(self, z: Tensor) -> list[Tensor]:

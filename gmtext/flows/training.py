@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gmtext.config import generator_device
 from gmtext.flows.base import Flow
 from gmtext.mle import dequantize
 from gmtext.distributions import log_mean_exp
@@ -146,7 +147,7 @@ def train_flow(flow: Flow, data: Tensor | Any, steps: int, *, generator: torch.G
         batches = minibatches(data, batch_size=batch_size, generator=generator)
     evaluate = None
     if val is not None:
-        seed = int(torch.randint(2**31, (1,), generator=generator))
+        seed = int(torch.randint(2**31, (1,), generator=generator, device=generator_device(generator)))
         val_gen = torch.Generator().manual_seed(seed)
         state = val_gen.get_state()
 

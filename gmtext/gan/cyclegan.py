@@ -40,7 +40,7 @@ from gmtext.gan.losses import discriminator_loss, generator_loss
 from gmtext.gan.training import check_weight, player_configs, player_optimizer
 from gmtext.nn.dcgan import DigitDiscriminator
 from gmtext.nn.translator import Translator
-from gmtext.train import History, TrainConfig, batch_source, fit, make_lr_scheduler
+from gmtext.train import History, TrainConfig, batch_source, descend, fit, make_lr_scheduler
 
 __all__ = ["CycleGAN", "cycle_loss", "identity_loss", "train_cyclegan", "CycleHistory"]
 
@@ -151,11 +151,7 @@ def train_cyclegan(model: CycleGAN, batches: Iterable[tuple[Tensor, Tensor]] | C
     def step_loss(step: int) -> Tensor:
         a, b = (t.to(device).float() for t in draw(step))
         l_d = model.discriminator_objective(a, b)
-        opt_d.zero_grad(set_to_none=True)
-        l_d.backward()
-        if d_config.clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(discriminators.parameters(), d_config.clip_grad_norm)
-        opt_d.step()
+        descend(l_d, opt_d, discriminators.parameters(), d_config.clip_grad_norm)
         schedule_d.step()
         discriminators.requires_grad_(False)
         terms = model.generator_objective(a, b, cycle_weight, identity_weight)

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from gmtext.gan.losses import (LOSSES, discriminator_loss, generator_loss, gradient_penalty,
                                r1_penalty)
 from gmtext.gan.sampling import sample_latent
-from gmtext.train import (EMA, Callback, History, TrainConfig, batch_source, fit,
+from gmtext.train import (EMA, Callback, History, TrainConfig, batch_source, descend, fit,
                           make_lr_scheduler, make_optimizer)
 
 __all__ = ["GANHistory", "train_gan", "check_weight", "player_optimizer", "player_configs"]
@@ -201,11 +201,7 @@ def train_gan(g: nn.Module, d: nn.Module, batches: Iterable[Any] | Callable[[int
                 l_d = l_d + gp_weight * gradient_penalty(critic, real, fake, generator)
             if r1_weight > 0:
                 l_d = l_d + 0.5 * r1_weight * r1_penalty(critic, real)
-            opt_d.zero_grad(set_to_none=True)
-            l_d.backward()
-            if d_config.clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(d.parameters(), d_config.clip_grad_norm)
-            opt_d.step()
+            descend(l_d, opt_d, d.parameters(), d_config.clip_grad_norm)
         schedule_d.step()
         history.d_loss.append(l_d.item())
         d.requires_grad_(False)                                   # 2. generator loss, D frozen

@@ -23,3 +23,8 @@ __all__ += ["DigitClassifier", "DigitDiscriminator", "DigitGenerator", "Minibatc
 from gmtext.nn.score import ConvScoreNet, NoiseConditionalScore, mlp_score_net  # noqa: E402
 
 __all__ += ["ConvScoreNet", "NoiseConditionalScore", "mlp_score_net"]
+
+# the class-conditional networks of chapter 8
+from gmtext.nn.conditional import ClassConditionalMLP, ClassConditionalUNet8, NoisyDigitClassifier  # noqa: E402
+
+__all__ += ["ClassConditionalMLP", "ClassConditionalUNet8", "NoisyDigitClassifier"]

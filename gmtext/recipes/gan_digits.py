@@ -9,6 +9,8 @@ One seeded recipe per model, shared by section 3.x of the book and ``benchmarks/
   betas (0.5, 0.999); Radford et al. 2016, arXiv:1511.06434), batches of 64. The conditional GAN
   (Mirza and Osindero 2014, arXiv:1411.1784) feeds the label to both networks. Chapter 3,
   section "A convolutional GAN on the digits".
+- :func:`stored_digit_gan`: the same generator through the model store (:mod:`gmtext.store`),
+  trained once per budget and code version and then loaded, with its training time (chapter 10).
 - :func:`train_style_cyclegan`, :func:`content_preservation`: CycleGAN (Zhu et al. 2017,
   arXiv:1703.10593) between plain digits and bold negatives (:mod:`gmtext.data.styles`), and
   how much of the digit its translations keep, read by the shared digit classifier. Chapter 3,
@@ -28,19 +30,24 @@ Example:
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor
 
+from gmtext import store
+from gmtext import train as train_module
 from gmtext.data.images import digits
 from gmtext.data.styles import unpaired_domains
 from gmtext.gan.cyclegan import CycleGAN, CycleHistory, train_cyclegan
+from gmtext.gan import training as gan_training
 from gmtext.gan.sampling import to_gan_scale, translate
 from gmtext.gan.training import GANHistory, train_gan
 from gmtext.metrics.classifier import label_accuracy
 from gmtext.nn.dcgan import DigitDiscriminator, DigitGenerator
 from gmtext.train import TrainConfig, minibatches
 
-__all__ = ["LATENT_DIM", "train_digit_gan", "train_style_cyclegan", "content_preservation"]
+__all__ = ["LATENT_DIM", "train_digit_gan", "stored_digit_gan", "train_style_cyclegan", "content_preservation"]
 
 #: Size of the latent vector of the digit GANs.
 LATENT_DIM = 32
@@ -49,6 +56,28 @@ LATENT_DIM = 32
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+
+
+def _networks(conditional: bool, channels: int, seed: int,
+              device: torch.device | str) -> tuple[DigitGenerator, DigitDiscriminator]:
+    """Both networks, initialised from ``seed`` (generator first), the caller's RNG kept."""
+    n_classes = 10 if conditional else 0
+    with torch.random.fork_rng(devices=[]):          # seeded initialisation, caller's RNG kept
+        torch.manual_seed(seed)
+        g = DigitGenerator(LATENT_DIM, channels, n_classes).to(device)
+        d = DigitDiscriminator(channels, n_classes).to(device)
+    return g, d
+
+
+def _fit(g: DigitGenerator, d: DigitDiscriminator, steps: int, conditional: bool, seed: int,
+         batch_size: int, max_seconds: float | None, progress: bool) -> GANHistory:
+    gen = torch.Generator().manual_seed(seed)
+    x, y = digits("train", labels=True)
+    tensors = (to_gan_scale(x), y) if conditional else (to_gan_scale(x),)
+    config = TrainConfig(steps, lr=2e-4, max_seconds=max_seconds, progress=progress,
+                         desc="conditional GAN" if conditional else "DCGAN")
+    return train_gan(g, d, minibatches(*tensors, batch_size=batch_size, generator=gen), config,
+                     latent_dim=LATENT_DIM, generator=gen, betas=(0.5, 0.999))
 
 
 def train_digit_gan(steps: int, *, conditional: bool = False, channels: int = 32, seed: int = 0,
@@ -63,19 +92,35 @@ def train_digit_gan(steps: int, *, conditional: bool = False, channels: int = 32
         The generator (in eval mode, on ``device``) and the training history.
     """
     _check_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    x, y = digits("train", labels=True)
-    n_classes = 10 if conditional else 0
-    with torch.random.fork_rng(devices=[]):          # seeded initialisation, caller's RNG kept
-        torch.manual_seed(seed)
-        g = DigitGenerator(LATENT_DIM, channels, n_classes).to(device)
-        d = DigitDiscriminator(channels, n_classes).to(device)
-    tensors = (to_gan_scale(x), y) if conditional else (to_gan_scale(x),)
-    config = TrainConfig(steps, lr=2e-4, max_seconds=max_seconds, progress=progress,
-                         desc="conditional GAN" if conditional else "DCGAN")
-    hist = train_gan(g, d, minibatches(*tensors, batch_size=batch_size, generator=gen), config,
-                     latent_dim=LATENT_DIM, generator=gen, betas=(0.5, 0.999))
+    g, d = _networks(conditional, channels, seed, device)
+    hist = _fit(g, d, steps, conditional, seed, batch_size, max_seconds, progress)
     return g.eval(), hist
+
+
+def stored_digit_gan(steps: int, *, conditional: bool = False, channels: int = 32, seed: int = 0,
+                     batch_size: int = 64, device: torch.device | str = "cpu", profile: str | None = None,
+                     progress: bool = True) -> tuple[DigitGenerator, store.StoreRecord]:
+    """:func:`train_digit_gan` (no wall-time cap) through the model store: the same generator, trained
+    once per arguments, ``profile`` and code version, then loaded; ``record.seconds`` is its training time.
+
+    Returns:
+        The generator (eval mode, on ``device``) and the :class:`gmtext.store.StoreRecord`
+        (``info``: ``steps_done``, ``seed``).
+    """
+    _check_seed(seed)
+
+    def train(g: DigitGenerator) -> dict:
+        d = _networks(conditional, channels, seed, device)[1]      # the discriminator of that seed
+        with torch.enable_grad():
+            hist = _fit(g, d, steps, conditional, seed, batch_size, None, progress)
+        return {"steps_done": len(hist.loss), "seed": seed}
+
+    args = {"steps": steps, "conditional": conditional, "channels": channels, "seed": seed,
+            "batch_size": batch_size}
+    g, record = store.cached("digit_gan", lambda: _networks(conditional, channels, seed, device)[0], train,
+                             args=args, profile=profile,
+                             version_of=[sys.modules[__name__], gan_training, train_module])
+    return g.eval(), record
 
 
 def train_style_cyclegan(steps: int, *, channels: int = 16, blocks: int = 2, seed: int = 0,

@@ -7,6 +7,8 @@ distance between two training digits in these units) to :math:`\sigma_{\min} = 0
 grey-level spacing 1/16). Sampling starts from uniform noise on :math:`[0,1]^{64}`, runs annealed
 Langevin dynamics with :math:`\epsilon = 0.1\,\sigma_{\min}^2` and ends with Tweedie's denoising step;
 the result is mapped back to the 0..16 scale and clamped. Chapter 5, section "Digits".
+:func:`stored_digit_score_model` is the same model through the model store (:mod:`gmtext.store`):
+trained once per budget and code version, then loaded with its training time (chapter 10).
 
 Example:
     >>> import torch
@@ -18,17 +20,23 @@ Example:
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor
 
+from gmtext import store
+from gmtext import train as train_module
 from gmtext.data.images import LEVELS, digits, scale_digits
 from gmtext.diffusion.schedules import geometric_sigmas
 from gmtext.nn.score import ConvScoreNet, NoiseConditionalScore
 from gmtext.score.langevin import annealed_langevin_dynamics
+from gmtext.score import training as score_training
 from gmtext.score.training import train_ncsn
 from gmtext.train import History
 
-__all__ = ["DIGIT_SIGMAS", "digit_score_model", "train_digit_score_model", "sample_digits"]
+__all__ = ["DIGIT_SIGMAS", "digit_score_model", "train_digit_score_model", "stored_digit_score_model",
+           "sample_digits"]
 
 #: The noise levels of the digit model, in units of the rescaled digits ``x / 16``.
 DIGIT_SIGMAS: Tensor = geometric_sigmas(3.0, 0.05, 10)
@@ -50,6 +58,33 @@ def train_digit_score_model(model: NoiseConditionalScore, steps: int, generator:
                          ema_decay=0.995, max_seconds=max_seconds, progress=progress, desc="digits")
     model.eval().requires_grad_(False)
     return history
+
+
+def stored_digit_score_model(steps: int, *, seed: int = 0, channels: int = 32, blocks: int = 3,
+                             profile: str | None = None,
+                             progress: bool = True) -> tuple[NoiseConditionalScore, store.StoreRecord]:
+    """:func:`digit_score_model` initialised from ``seed`` and trained by :func:`train_digit_score_model`
+    (generator seeded with ``seed``, no wall-time cap), through the model store: trained once per
+    arguments, ``profile`` and code version, then loaded. Returns the model (eval mode, frozen) and
+    the :class:`gmtext.store.StoreRecord` (``record.seconds``: its training time)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+
+    def build() -> NoiseConditionalScore:
+        with torch.random.fork_rng(devices=[]):                # seeded initialisation, caller's RNG kept
+            torch.manual_seed(seed)
+            return digit_score_model(channels, blocks)
+
+    def train(model: NoiseConditionalScore) -> dict:
+        with torch.enable_grad():
+            history = train_digit_score_model(model, steps, torch.Generator().manual_seed(seed),
+                                              progress=progress)
+        return {"steps_done": len(history.loss), "final_loss": float(history.loss[-1])}
+
+    model, record = store.cached("digit_score", build, train, profile=profile,
+                                 args={"steps": steps, "seed": seed, "channels": channels, "blocks": blocks},
+                                 version_of=[sys.modules[__name__], score_training, train_module])
+    return model.eval().requires_grad_(False), record
 
 
 def sample_digits(model: NoiseConditionalScore, n: int, steps_per_level: int,

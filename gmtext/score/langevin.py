@@ -30,6 +30,7 @@ from torch import Tensor
 
 from gmtext._validate import check_data as check_points
 from gmtext._validate import check_positive_int as _check_positive_int
+from gmtext.config import generator_device
 from gmtext.diffusion.samplers import sample
 from gmtext.diffusion.schedules import ladder_schedule
 from gmtext.diffusion.sde import AnnealedLangevinSampler
@@ -67,7 +68,7 @@ def langevin_dynamics(score: Callable[[Tensor], Tensor], x0: Tensor, step_size: 
     frames = [x.clone()]
     with torch.no_grad():
         for t in range(n_steps):
-            z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator_device(generator)).to(x.device)
             s = score(x)
             if not isinstance(s, Tensor) or s.shape != x.shape:     # never broadcast an (N, 1) score
                 raise ValueError(f"score must return the shape of x, {tuple(x.shape)}, got "

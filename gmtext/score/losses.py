@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from gmtext._validate import check_data as check_points
+from gmtext.config import generator_device
 from gmtext.diffusion.losses import denoising_loss
 from gmtext.diffusion.schedules import VESchedule, ladder_schedule
 
@@ -142,7 +143,8 @@ def sliced_score_matching(score_fn: ScoreFn, x: Tensor, generator: torch.Generat
         raise ValueError(f"n_projections must be a positive int, got {n_projections!r}")
     n, d = x.shape
     xs = x.detach().repeat(n_projections, 1)                                   # (M*N, D)
-    v = torch.randn(xs.shape, generator=generator, dtype=x.dtype).to(x.device)  # (M*N, D)
+    v = torch.randn(xs.shape, generator=generator, dtype=x.dtype,
+                device=generator_device(generator)).to(x.device)  # (M*N, D)
     with torch.enable_grad():
         xs.requires_grad_(True)
         s = _scores(score_fn, xs)
@@ -207,7 +209,7 @@ def ncsn_loss(score_net: Callable[[Tensor, Tensor], Tensor], x: Tensor, sigmas: 
     x = check_points(x)
     schedule = ladder_schedule(sigmas)
     sigmas = torch.as_tensor(sigmas, dtype=x.dtype)
-    idx = torch.randint(len(sigmas), (x.shape[0],), generator=generator)
+    idx = torch.randint(len(sigmas), (x.shape[0],), generator=generator, device=generator_device(generator)).cpu()
     t = torch.linspace(1.0, 0.0, len(sigmas), dtype=torch.float64)[idx].to(x.device)   # level i at t_i
     sigma = sigmas[idx].to(x.device)                                                  # (N,)
     return denoising_loss(lambda x_t, t: score_net(x_t, sigma), schedule, x, generator, t=t,

@@ -439,6 +439,21 @@ INSPECT_JS = r"""
     else if (!img.complete || img.naturalWidth === 0) bad('frame image blank');
     else if (slider && +slider.max !== nframes - 1) bad(`slider spans not ${nframes} frames`);
   });
+  // --- a comfortable page: nothing scrolls sideways at this width ---
+  out.overflow = [];
+  const wide = e => e.scrollWidth > e.clientWidth + 1;
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    out.overflow.push(`the page itself is ${document.documentElement.scrollWidth} px wide`);
+  const scrolled = 'div.cell_input pre, div.cell_output pre, div.output pre, div.highlight pre, ' +
+                   'mjx-container[display="true"], div.math, table';
+  for (const e of document.querySelectorAll(scrolled)) {
+    if (!wide(e) || e.closest('.toggle-hidden, details:not([open])')) continue;
+    const kind = e.matches('mjx-container, div.math') ? 'equation'
+               : e.matches('table') ? 'table'
+               : e.closest('.cell_output, .output') ? 'output' : 'code';
+    out.overflow.push(`${kind} scrolls sideways (${e.scrollWidth} > ${e.clientWidth} px): ` +
+                      short(e.textContent).slice(0, 60));
+  }
   // --- addresses in fetching positions after scripts ran ---
   const ext = u => /^\s*([a-zA-Z][a-zA-Z0-9+.-]*:)?\/\//.test(u || '') && !/^\s*file:/i.test(u);
   const nav = %(nav_rels)s;
@@ -580,6 +595,7 @@ def check_page(
             result.problems += [f"image not displayed: {s}" for s in r["images"]]
             result.problems += [f"widget: {p}" for p in r["widget_problems"]]
             result.problems += [f"animation: {p}" for p in r["animation_problems"]]
+            result.problems += [f"at {WINDOW[0]} px: {p}" for p in r["overflow"]]
             result.problems += [
                 f"external address in the page after scripts ran: {p}" for p in r["dom_external"]
             ]
