@@ -75,8 +75,10 @@ chromium:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium (needs root)"; \
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# The page checks, then their self-test: each kind of break, made on purpose, must be reported.
 check-book: setup chromium
 	$(PY) tests/browser/check_book.py _build/html
+	$(PY) tests/browser/check_book.py _build/html --self-test
 
 bench: setup
 	$(PY) -m benchmarks --profile $(PROFILE)

@@ -23,7 +23,9 @@ TITLES = {"density": "Chapter 1: density estimation", "vae": "Chapter 2: variati
           "score": "Chapter 5: score matching", "diffusion": "Chapter 6: diffusion",
           "diffusion_nll": "Chapter 6.x: likelihood of discrete digits",
           "flow_matching": "Chapter 6.x: flow matching", "unified": "Chapter 7: the unified perspective",
-          "conditional": "Chapter 8: conditional generation"}
+          "autoregressive": "Chapter 1.x: autoregressive models",
+          "conditional": "Chapter 8: conditional generation", "inverse": "Chapter 9: inverse problems",
+          "trilemma": "Chapter 10 (in preparation): distillation"}
 
 
 def _value(row: dict) -> str:

@@ -8,7 +8,7 @@ Usage::
     python tests/browser/check_book.py _build/html --pages notebooks/01_density_estimation.html
 
 ``--self-test`` proves the check can fail: it breaks copies of the built pages in a dozen known
-ways (MathJax removed, an external ``<script src>``, a web-font ``@import``, a missing image, raw
+ways (MathJax removed, an animation that does not move, code wider than the column, an external ``<script src>``, a web-font ``@import``, a missing image, raw
 TeX, a TeX error, an undefined macro, widget state not saved, the widget manager removed, an
 animation without frames, a JavaScript error) and exits non-zero unless every break is reported.
 
@@ -26,7 +26,10 @@ offline), and then, once MathJax, the ipywidgets manager and the images are done
   that does not exist;
 - a widget failed: a saved ipywidgets view that was not rendered, views without saved widget state
   (the notebook was not executed with its widget state stored), or "Error displaying widget";
-- an animation failed: a ``matplotlib`` ``to_jshtml`` player with no frames or a blank image;
+- an animation failed: a ``matplotlib`` ``to_jshtml`` player with no frames or a blank image, or
+  one that does not move (all frames alike, or a slider that does not change the picture);
+- something scrolls sideways at 1280 px: the page itself, a code or output block, a display
+  equation or a table wider than its box (the book's CSS wraps long code lines);
 - the page fetches, or refers in a fetching position to, anything outside the book: every request
   the browser makes is recorded (an ``http(s)://`` request fails the page, as does a local file
   that fails to load, e.g. a lazily loaded MathJax extension that was not vendored), and the HTML is
@@ -438,6 +441,19 @@ INSPECT_JS = r"""
     else if (nframes === 0) bad('no frames');
     else if (!img.complete || img.naturalWidth === 0) bad('frame image blank');
     else if (slider && +slider.max !== nframes - 1) bad(`slider spans not ${nframes} frames`);
+    else if (nframes > 1) {   // it moves: some frame differs, and the slider brings it up
+      const k = obj.frames.findIndex(f => f.src !== obj.frames[0].src);
+      if (k < 0) bad('does not move: every frame shows the same picture');
+      else {
+        obj.pause_animation && obj.pause_animation();
+        obj.set_frame(0);
+        const first = img.src;
+        if (slider) { slider.value = k; slider.dispatchEvent(new Event('input')); }
+        else obj.set_frame(k);
+        if (img.src === first) bad('does not move: its slider does not change the picture');
+        obj.set_frame(0);
+      }
+    }
   });
   // --- a comfortable page: nothing scrolls sideways at this width ---
   out.overflow = [];
@@ -824,6 +840,21 @@ SELF_TESTS: dict[str, tuple[str, object, dict[str, str | None], str]] = {
         lambda t: t.replace("new Animation(", "void (", 1),
         {},
         "animation 1: player not initialised",
+    ),
+    "animation that does not move": (
+        'class="animation"',
+        lambda t: t.replace("</body>", "<script>addEventListener('load', () => "
+                            "{ Animation.prototype.set_frame = function () {}; });</script></body>", 1),
+        {},
+        "animation 1: does not move",
+    ),
+    "code wider than the column": (
+        "</article>",
+        lambda t: t.replace("</article>", '<div class="cell_input"><div class="highlight">'
+                            '<pre style="white-space: pre">' + "x = 1  # " + "wide " * 80 +
+                            "</pre></div></div></article>", 1),
+        {},
+        "code scrolls sideways",
     ),
     "broken local link": (
         "</body>",
