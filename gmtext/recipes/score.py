@@ -2,8 +2,8 @@ r"""Chapter 5's recipe for the 8×8 digits: a noise-conditional score model, its
 
 The digits (integer grey levels 0..16, the book's conventions page) are rescaled to
 :math:`y = x/16\in[0, 1]`; the :math:`L = 10` noise levels run geometrically from
-:math:`\sigma_{\max} = 3` (about the largest
-distance between two training digits in these units) to :math:`\sigma_{\min} = 0.05` (below the
+:math:`\sigma_{\max} = 3` (near the median distance between two training digits in these
+units; the largest is about 4.8, chapter 5 measures both) to :math:`\sigma_{\min} = 0.05` (below the
 grey-level spacing 1/16). Sampling starts from uniform noise on :math:`[0,1]^{64}`, runs annealed
 Langevin dynamics with :math:`\epsilon = 0.1\,\sigma_{\min}^2` and ends with Tweedie's denoising step;
 the result is mapped back to the 0..16 scale and clamped. Chapter 5, section "Digits".
