@@ -8,7 +8,8 @@ generative classifiers, the trilemma), which load the same cached network:
   the null class with probability :data:`P_UNCOND` (classifier-free guidance, Ho & Salimans 2022),
   Adam with a cosine learning rate and an EMA of the weights (:func:`gmtext.diffusion.training.gaussian_path_config`),
   digits scaled by ``scale_digits(., "signed_bins")`` with fresh dequantization noise. Cached as a
-  ``state_dict`` in ``config.cache_dir()`` under a name holding :data:`VERSION` and the budget;
+  ``state_dict`` in the model store (:mod:`gmtext.store`), keyed by the budget, the seed and the
+  source of this recipe and of the network;
 - :func:`guided_digits`, :func:`evaluate_digits`, :func:`guidance_sweep`: samples at a guidance
   weight :math:`w` (DDIM, :math:`\hat x_0` clipped to the data range) and their label accuracy,
   Fréchet distance, precision, recall and per-class diversity in the shared classifier's features;
@@ -25,6 +26,8 @@ explicit generator. Derived in chapter 8.
 
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,8 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gmtext import config
-from gmtext.checkpoint import load_or_train
+from gmtext import config, store
 from gmtext.data.images import digits, scale_digits, unscale_digits
 from gmtext.data.styles import unpaired_domains
 from gmtext.diffusion import DDIMSampler, VPSchedule, denoising_loss, q_sample, sample
@@ -84,9 +86,8 @@ def conditional_digit_model(profile: str | None = None, *, seed: int = 0,
     ``{"loaded": bool, "steps": int, "history": History or None, "path": Path}``.
     """
     steps = int(config.budget("conditional.steps", profile))
-    path = config.cache_dir() / f"conditional_digits-{VERSION}-unet{_CHANNELS}-b{_BATCH}-{steps}steps-seed{seed}.pt"
     net = _seeded(seed, lambda: ClassConditionalUNet8(NUM_CLASSES, channels=_CHANNELS))
-    info: dict[str, Any] = {"steps": steps, "history": None, "path": path}
+    info: dict[str, Any] = {"steps": steps, "history": None}
 
     def train(module: ClassConditionalUNet8) -> None:
         def loss(images: Tensor, labels: Tensor, gen: torch.Generator) -> Tensor:
@@ -99,9 +100,19 @@ def conditional_digit_model(profile: str | None = None, *, seed: int = 0,
         module.load_state_dict(history.ema.state_dict())                      # keep the average
         info["history"] = history
 
-    with torch.enable_grad():
-        info["loaded"] = load_or_train(net, path, train, verbose=False)
+    _stored("conditional_digits", net, train, info, {"steps": steps, "seed": seed, "channels": _CHANNELS,
+                                                     "batch": _BATCH, "version": VERSION})
     return net.eval().requires_grad_(False), info
+
+
+def _stored(name: str, net: torch.nn.Module, train: Callable[[torch.nn.Module], None],
+            info: dict[str, Any], args: dict[str, Any]) -> None:
+    """Load ``net`` from the model store (:func:`gmtext.store.cached`) or ``train`` it there; the
+    store's key holds ``args`` and the source of this recipe and of the network. Fills ``info``
+    with ``loaded``, ``path`` and ``wall_s`` (the training time, also after a load)."""
+    with torch.enable_grad():
+        _, record = store.cached(name, lambda: net, train, args=args, version_of=[sys.modules[__name__]])
+    info.update(loaded=record.loaded, path=record.path, wall_s=record.seconds)
 
 
 def guided_digits(model: torch.nn.Module, w: float, labels: Tensor, num_steps: int,
@@ -159,9 +170,8 @@ def noisy_classifier(profile: str | None = None, *, seed: int = 0, progress: boo
     (eval mode, no gradients for its weights) and ``{"loaded", "steps", "history", "path"}``.
     """
     steps = int(config.budget("conditional.classifier_steps", profile))
-    path = config.cache_dir() / f"noisy_digit_classifier-{VERSION}-b{_BATCH}-{steps}steps-seed{seed}.pt"
     net = _seeded(seed, lambda: NoisyDigitClassifier(NUM_CLASSES, channels=16))
-    info: dict[str, Any] = {"steps": steps, "history": None, "path": path}
+    info: dict[str, Any] = {"steps": steps, "history": None}
 
     def train(module: NoisyDigitClassifier) -> None:
         def loss(images: Tensor, labels: Tensor, gen: torch.Generator) -> Tensor:
@@ -173,8 +183,8 @@ def noisy_classifier(profile: str | None = None, *, seed: int = 0, progress: boo
             steps, lr=2e-3, optimizer="adamw", weight_decay=1e-4, lr_schedule="cosine", progress=progress,
             desc="noisy classifier"))
 
-    with torch.enable_grad():
-        info["loaded"] = load_or_train(net, path, train, verbose=False)
+    _stored("noisy_digit_classifier", net, train, info, {"steps": steps, "seed": seed, "batch": _BATCH,
+                                                         "version": VERSION})
     return net.eval().requires_grad_(False), info
 
 
@@ -223,12 +233,11 @@ def cyclegan_reference(profile: str | None = None, seed: int = 0) -> dict[str, A
 
     steps = int(config.budget("gan.cycle_steps", profile))
     model = CycleGAN(channels=16, blocks=2)                   # train_style_cyclegan's defaults
-    path = config.cache_dir() / f"style_cyclegan-{VERSION}-{steps}steps-seed{seed}.pt"
 
     def train(module: CycleGAN) -> None:
         module.load_state_dict(train_style_cyclegan(steps, seed=seed, progress=False)[0].state_dict())
 
-    load_or_train(model, path, train, verbose=False)
+    _stored("style_cyclegan", model, train, {}, {"steps": steps, "seed": seed, "version": VERSION})
     _, (b, labels) = unpaired_domains("test", seed=seed)
     images = translate(model.eval().g_ba, b)
     return {"accuracy": label_accuracy(images, labels), "fd": digits_frechet_distance(images), "images": images[:12]}

@@ -2,8 +2,8 @@ r"""Chapter 9's digit experiments: one cached diffusion prior, four inverse prob
 
 Shared by the chapter and ``benchmarks/inverse.py``. The prior is the 8x8-digit
 :math:`\varepsilon`-network of chapter 6 (a time-conditioned MLP on the VP path, digits scaled
-by ``scale_digits(x, "signed_bins")``), trained once per budget and cached in
-:func:`gmtext.config.cache_dir` (``inverse_prior-<VERSION>-<steps>.pt``); later chapters may load
+by ``scale_digits(x, "signed_bins")``), trained once per budget and kept in the model store (:mod:`gmtext.store`, keyed by the budget
+and the source of this recipe and of the network); later chapters may load
 it with :func:`digit_prior`. Weights are initialised under ``torch.random.fork_rng`` with seed
 ``SEED``, and training draws from its own generator, so the caller's random state is untouched.
 
@@ -16,14 +16,14 @@ candidates (and their parameters) on 64 validation digits.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from gmtext import config
-from gmtext.checkpoint import load_or_train
+from gmtext import config, store
 from gmtext.data.images import digits, scale_digits
 from gmtext.diffusion.ddpm import DiscreteSchedule
 from gmtext.diffusion.process import Model
@@ -52,11 +52,10 @@ def digit_prior(profile: str | None = None, progress: bool = True) -> tuple[nn.M
     with frozen weights; ``info`` says whether it was loaded, where from, and the training budget."""
     steps = config.budget("inverse.prior_steps", profile)
     seconds = config.budget("inverse.prior_seconds", profile)
-    path = config.cache_dir() / f"inverse_prior-{VERSION}-{steps}.pt"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         net = FlatImageModel(ConditionalMLP(64, 64, hidden=512, layers=3), (1, 8, 8))
-    schedule, info = VPSchedule(), {"path": path, "steps": steps}
+    schedule, info = VPSchedule(), {"steps": steps}
 
     def train(module: nn.Module) -> None:
         gen = torch.Generator().manual_seed(SEED)
@@ -65,9 +64,11 @@ def digit_prior(profile: str | None = None, progress: bool = True) -> tuple[nn.M
                                            lr=2e-3, transform=lambda x, g: scale_digits(x, "signed_bins", g).y,
                                            max_seconds=seconds, progress=progress, desc="digit prior")
         module.load_state_dict(ema.state_dict())
-        info.update(wall_s=history.wall_s, steps_done=len(history.loss))
+        return {"steps_done": len(history.loss)}
 
-    info["loaded"] = load_or_train(net, path, train, verbose=False)
+    _, record = store.cached("inverse_prior", lambda: net, train, args={"steps": steps, "seed": SEED, "version": VERSION},
+                             version_of=[sys.modules[__name__]])
+    info.update(loaded=record.loaded, path=record.path, wall_s=record.seconds, **record.info)
     return net.eval().requires_grad_(False), schedule, info
 
 
